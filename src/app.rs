@@ -1,0 +1,97 @@
+//! Assembles the process: store, service, channels, HTTP server and workers, with graceful shutdown.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::notify::callback::CallbackChannel;
+use crate::notify::{Channel, Notifier};
+use crate::service::Service;
+use crate::store::Store;
+use crate::workers;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct App {
+    pub service: Service,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    workers: bool,
+}
+
+/// rustls needs exactly one crypto provider; we pick ring (see stack notes). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl App {
+    /// Opens and migrates the database, binds the listener and wires the channels.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        crate::telemetry::prometheus();
+        let store = Store::open(&config.server.database)
+            .await
+            .with_context(|| "opening the database")?;
+        store.migrate().await.context("migrating the database")?;
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let config = Arc::new(config);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        let channels: Vec<Arc<dyn Channel>> =
+            vec![Arc::new(CallbackChannel::new(config.clone(), http))];
+        let service = Service::new(store, config, clock, Notifier::new(channels));
+        Ok(Self {
+            service,
+            listener,
+            shutdown: CancellationToken::new(),
+            workers: true,
+        })
+    }
+
+    /// Tests that drive `run_once` by hand turn the background loops off.
+    pub fn without_workers(mut self) -> Self {
+        self.workers = false;
+        self
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Cancel it to stop: the server stops accepting, finishes in-flight requests, workers stop.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        if self.workers {
+            tasks.spawn(workers::timers::run(
+                self.service.clone(),
+                self.shutdown.clone(),
+            ));
+            tasks.spawn(workers::outbox::run(
+                self.service.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        let router = http::router(AppState {
+            service: self.service.clone(),
+        });
+        let shutdown = self.shutdown.clone();
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        self.shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        served.context("serving HTTP")
+    }
+}

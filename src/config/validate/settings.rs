@@ -1,0 +1,114 @@
+//! Checks on `server`, `slack`, `email` and `delivery`.
+
+use super::{Issues, check_http_url};
+use crate::config::model::{Config, DeliveryConfig, EmailConfig, ServerConfig, SlackConfig};
+use std::str::FromStr;
+
+/// HMAC-SHA256 keys shorter than the hash output weaken the link signatures.
+const MIN_LINK_SECRET: usize = 32;
+
+pub(super) fn check(config: &Config, out: &mut Issues) {
+    server(&config.server, out);
+    if let Some(slack) = &config.slack {
+        self::slack(slack, out);
+    }
+    if let Some(email) = &config.email {
+        self::email(email, out);
+    }
+    delivery(&config.delivery, out);
+}
+
+fn server(s: &ServerConfig, out: &mut Issues) {
+    check_http_url(out, "server.public_url", &s.public_url);
+    if s.public_url_is_default() && s.listen.ip().is_unspecified() {
+        out.warn(
+            "server.public_url",
+            format!(
+                "not set: links in emails will point at {}, which no reviewer can open",
+                s.public_url
+            ),
+        );
+    }
+    if !s.database.starts_with("sqlite:") {
+        out.error(
+            "server.database",
+            "must be a sqlite: URL, e.g. sqlite://countersign.db",
+        );
+    }
+    if let Some(secret) = &s.link_secret {
+        link_secret(out, "server.link_secret", secret.expose());
+    }
+    for (i, secret) in s.previous_link_secrets.iter().enumerate() {
+        link_secret(
+            out,
+            &format!("server.previous_link_secrets[{i}]"),
+            secret.expose(),
+        );
+    }
+    if s.max_body_bytes == 0 {
+        out.error("server.max_body_bytes", "must be greater than zero");
+    }
+}
+
+fn link_secret(out: &mut Issues, path: &str, secret: &str) {
+    if secret.is_empty() {
+        out.error(path, "is empty");
+    } else if secret.len() < MIN_LINK_SECRET {
+        out.warn(
+            path,
+            format!("is shorter than {MIN_LINK_SECRET} bytes; use a long random value"),
+        );
+    }
+}
+
+fn slack(s: &SlackConfig, out: &mut Issues) {
+    if s.bot_token.is_empty() {
+        out.error("slack.bot_token", "is empty");
+    }
+    if s.signing_secret.is_empty() {
+        out.error("slack.signing_secret", "is empty");
+    }
+    check_http_url(out, "slack.api_url", &s.api_url);
+}
+
+fn email(e: &EmailConfig, out: &mut Issues) {
+    let url = e.smtp_url.expose();
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    // The value may hold a password, so the message never repeats it.
+    match scheme {
+        Some("smtp" | "smtps") => {}
+        Some("file") if e.file_dir().is_some_and(|d| !d.as_os_str().is_empty()) => {}
+        Some("file") => out.error(
+            "email.smtp_url",
+            "file:// needs a directory, e.g. file://./mail",
+        ),
+        _ => out.error(
+            "email.smtp_url",
+            "must start with smtp://, smtps:// or file://",
+        ),
+    }
+    if lettre::message::Mailbox::from_str(&e.from).is_err() {
+        out.error(
+            "email.from",
+            format!(
+                "`{}` is not a mailbox like `countersign <approvals@example.com>`",
+                e.from
+            ),
+        );
+    }
+}
+
+fn delivery(d: &DeliveryConfig, out: &mut Issues) {
+    if d.initial_backoff.is_zero() {
+        out.error("delivery.initial_backoff", "must be greater than zero");
+    }
+    if d.initial_backoff > d.max_backoff {
+        out.error(
+            "delivery.max_backoff",
+            "is shorter than delivery.initial_backoff",
+        );
+    }
+    if d.max_age.is_zero() {
+        out.error("delivery.max_age", "must be greater than zero");
+    }
+}

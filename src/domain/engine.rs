@@ -1,0 +1,478 @@
+//! The engine: (state, event, now) -> new state + effects + audit. Every rule of the workflow lives here,
+//! whatever channel a vote came from.
+
+use super::effects::{AuditRecord, Effect, NotifyReason, Step};
+use super::eligibility::{self, Refusal};
+use super::escalation::{
+    Decision, Escalation, EscalationStatus, Outcome, StageState, StageStatus, Vote, VoteChannel,
+    VoteChoice,
+};
+use super::ids::{AgentId, EscalationId, ReviewerId};
+use super::request::{EscalationRequest, payload_sha256};
+use super::workflow::{Directory, OnDeny, TimeoutAction, WorkflowSpec};
+use super::{Time, timers};
+use serde_json::json;
+
+/// Most conditions one approver may attach, and their longest length: enough for
+/// real conditions, too little to smuggle a document through.
+pub const MAX_CONDITIONS: usize = 20;
+pub const MAX_CONDITION_LEN: usize = 500;
+pub const MAX_COMMENT_LEN: usize = 4_000;
+
+/// Everything needed to open a new escalation.
+#[derive(Debug, Clone)]
+pub struct NewEscalation {
+    pub id: EscalationId,
+    pub agent_id: AgentId,
+    pub request: EscalationRequest,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Vote(VoteInput),
+    /// Timers may be due: apply delegation tiers, SLA escalation and the timeout.
+    Tick,
+    Cancel {
+        by: AgentId,
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoteInput {
+    pub reviewer: ReviewerId,
+    pub choice: VoteChoice,
+    pub comment: Option<String>,
+    pub conditions: Vec<String>,
+    pub channel: VoteChannel,
+    /// The stage (0-based) the reviewer was shown, for Slack buttons and email
+    /// links; `None` means "the current stage" (REST API).
+    pub stage: Option<usize>,
+}
+
+/// Opens an escalation at its first stage.
+pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: Time) -> Step {
+    let timeout_at = timers::after(now, workflow.timeout);
+    let expires_at = new
+        .request
+        .deadline
+        .map_or(timeout_at, |d| d.min(timeout_at));
+    let stages = workflow
+        .stages
+        .iter()
+        .map(|_| StageState::waiting())
+        .collect();
+    let mut esc = Escalation {
+        payload_sha256: payload_sha256(&new.request.payload),
+        id: new.id,
+        agent_id: new.agent_id,
+        request: new.request,
+        idempotency_key: new.idempotency_key,
+        workflow,
+        created_at: now,
+        expires_at,
+        revision: 1,
+        status: EscalationStatus::Pending,
+        current_stage: 0,
+        stages,
+        decision: None,
+    };
+    let mut out = Changes::default();
+    out.audit.push(AuditRecord::new(
+        "created",
+        Some(format!("agent:{}", esc.agent_id)),
+        json!({
+            "workflow": esc.workflow.id,
+            "intent": esc.request.intent,
+            "payload_sha256": esc.payload_sha256,
+            "expires_at": esc.expires_at,
+        }),
+    ));
+    open_stage(&mut esc, 0, dir, now, &mut out);
+    out.into_step(esc)
+}
+
+/// Applies one event. A refusal leaves the escalation untouched.
+pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Result<Step, Refusal> {
+    let mut next = esc.clone();
+    let mut out = Changes::default();
+    // Timers due by `now` fire first, even when their worker has not run yet (say, just
+    // after a restart): a vote past the deadline then meets an expired escalation instead
+    // of deciding it, and a delegate is eligible from the tier's instant on.
+    apply_tick(&mut next, dir, now, &mut out);
+    match event {
+        Event::Vote(vote) => apply_vote(&mut next, vote, dir, now, &mut out)?,
+        Event::Tick => {}
+        Event::Cancel { by, reason } => {
+            if !next.is_pending() {
+                return Err(Refusal::AlreadyDecided(next.status));
+            }
+            let reason = reason.or_else(|| Some("cancelled by the agent".into()));
+            decide(
+                &mut next,
+                Outcome::Cancelled,
+                reason,
+                vec![format!("agent:{by}")],
+                now,
+                &mut out,
+            );
+        }
+    }
+    if out.changed {
+        next.revision += 1;
+    }
+    Ok(out.into_step(next))
+}
+
+/// Accumulates what a step did, so helpers can append to one place.
+#[derive(Default)]
+struct Changes {
+    changed: bool,
+    effects: Vec<Effect>,
+    audit: Vec<AuditRecord>,
+}
+
+impl Changes {
+    fn into_step(self, escalation: Escalation) -> Step {
+        Step {
+            escalation,
+            effects: self.effects,
+            audit: self.audit,
+        }
+    }
+}
+
+fn apply_vote(
+    esc: &mut Escalation,
+    vote: VoteInput,
+    dir: &Directory,
+    now: Time,
+    out: &mut Changes,
+) -> Result<(), Refusal> {
+    if !esc.is_pending() {
+        return Err(Refusal::AlreadyDecided(esc.status));
+    }
+    if vote.stage.is_some_and(|s| s != esc.current_stage) {
+        return Err(Refusal::StaleStage);
+    }
+    let comment = vote
+        .comment
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    if comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT_LEN)
+    {
+        return Err(Refusal::Invalid(format!(
+            "The comment is longer than {MAX_COMMENT_LEN} characters."
+        )));
+    }
+    if vote.choice == VoteChoice::Deny && comment.is_none() {
+        return Err(Refusal::DenyNeedsComment);
+    }
+    let conditions = match vote.choice {
+        VoteChoice::Approve => clean_conditions(vote.conditions)?,
+        VoteChoice::Deny => Vec::new(),
+    };
+    eligibility::check(esc, dir, &vote.reviewer, vote.choice)?;
+
+    let stage = esc.current_stage;
+    out.changed = true;
+    out.audit.push(AuditRecord::new(
+        "vote",
+        Some(vote.reviewer.to_string()),
+        json!({
+            "stage": stage + 1,
+            "decision": vote.choice.as_str(),
+            "comment": comment,
+            "conditions": conditions,
+            "channel": vote.channel.as_str(),
+        }),
+    ));
+    esc.stages[stage].votes.push(Vote {
+        reviewer: vote.reviewer.clone(),
+        choice: vote.choice,
+        comment: comment.clone(),
+        conditions,
+        channel: vote.channel,
+        at: now,
+    });
+    out.effects.push(Effect::VoteRecorded {
+        stage,
+        reviewer: vote.reviewer.clone(),
+    });
+    match vote.choice {
+        VoteChoice::Deny => on_deny(esc, &vote.reviewer, comment, dir, now, out),
+        VoteChoice::Approve => on_approve(esc, dir, now, out),
+    }
+    Ok(())
+}
+
+fn clean_conditions(raw: Vec<String>) -> Result<Vec<String>, Refusal> {
+    let mut conditions: Vec<String> = Vec::new();
+    for c in raw {
+        let c = c.trim().to_owned();
+        if c.is_empty() || conditions.contains(&c) {
+            continue;
+        }
+        if c.chars().count() > MAX_CONDITION_LEN {
+            return Err(Refusal::Invalid(format!(
+                "A condition is longer than {MAX_CONDITION_LEN} characters."
+            )));
+        }
+        conditions.push(c);
+    }
+    if conditions.len() > MAX_CONDITIONS {
+        return Err(Refusal::Invalid(format!(
+            "At most {MAX_CONDITIONS} conditions may be attached."
+        )));
+    }
+    Ok(conditions)
+}
+
+/// Rule 1: any deny ends the escalation, unless the stage rolls back to the previous one.
+fn on_deny(
+    esc: &mut Escalation,
+    reviewer: &ReviewerId,
+    comment: Option<String>,
+    dir: &Directory,
+    now: Time,
+    out: &mut Changes,
+) {
+    let stage = esc.current_stage;
+    let rollback = esc.workflow.stages[stage].on_deny == OnDeny::Rollback && stage > 0;
+    if rollback {
+        out.audit.push(AuditRecord::new(
+            "rolled_back",
+            Some(reviewer.to_string()),
+            json!({"from_stage": stage + 1, "to_stage": stage, "comment": comment}),
+        ));
+        esc.stages[stage] = StageState::waiting();
+        out.effects.push(Effect::StageClosed { stage });
+        open_stage(esc, stage - 1, dir, now, out);
+        return;
+    }
+    esc.stages[stage].status = StageStatus::Rejected;
+    out.effects.push(Effect::StageClosed { stage });
+    decide(
+        esc,
+        Outcome::Denied,
+        comment,
+        vec![reviewer.to_string()],
+        now,
+        out,
+    );
+}
+
+/// Rule 2: a stage completes at its quorum; the last stage also waits for the
+/// workflow's minimum number of unique approvers.
+fn on_approve(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Changes) {
+    let stage = esc.current_stage;
+    let spec = &esc.workflow.stages[stage];
+    let approvals = esc.stages[stage].approvals().count();
+    if approvals < spec.required_approvals as usize {
+        return;
+    }
+    let last = stage + 1 == esc.stages.len();
+    let minimum = esc.workflow.separation_of_duties.minimum_unique_approvers as usize;
+    if last && unique_approvers(esc).len() < minimum {
+        return;
+    }
+    esc.stages[stage].status = StageStatus::Approved;
+    out.effects.push(Effect::StageClosed { stage });
+    if last {
+        let by = unique_approvers(esc)
+            .into_iter()
+            .map(|r| r.to_string())
+            .collect();
+        decide(esc, Outcome::Approved, None, by, now, out);
+    } else {
+        out.audit.push(AuditRecord::new(
+            "stage_advanced",
+            None,
+            json!({"from_stage": stage + 1, "to_stage": stage + 2}),
+        ));
+        open_stage(esc, stage + 1, dir, now, out);
+    }
+}
+
+/// Every reviewer who approved at any stage, in the order they approved.
+pub fn unique_approvers(esc: &Escalation) -> Vec<ReviewerId> {
+    let mut seen: Vec<ReviewerId> = Vec::new();
+    for vote in esc.stages.iter().flat_map(|s| s.approvals()) {
+        if !seen.contains(&vote.reviewer) {
+            seen.push(vote.reviewer.clone());
+        }
+    }
+    seen
+}
+
+fn open_stage(esc: &mut Escalation, stage: usize, dir: &Directory, now: Time, out: &mut Changes) {
+    let spec = &esc.workflow.stages[stage];
+    let sla_deadline = spec.sla.map(|d| timers::after(now, d));
+    esc.stages[stage] = StageState {
+        status: StageStatus::Pending,
+        started_at: Some(now),
+        sla_deadline,
+        pool: spec.approvers.clone(),
+        tiers_applied: 0,
+        votes: Vec::new(),
+    };
+    esc.current_stage = stage;
+    out.changed = true;
+    let notify = eligibility::eligible_among(esc, dir, &spec.approvers.clone());
+    out.audit.push(AuditRecord::new(
+        "stage_started",
+        None,
+        json!({"stage": stage + 1, "name": esc.workflow.stages[stage].name, "eligible": notify}),
+    ));
+    notify_effect(stage, notify, NotifyReason::StageStarted, out);
+}
+
+fn notify_effect(
+    stage: usize,
+    reviewers: Vec<ReviewerId>,
+    reason: NotifyReason,
+    out: &mut Changes,
+) {
+    if !reviewers.is_empty() {
+        out.effects.push(Effect::NotifyReviewers {
+            stage,
+            reviewers,
+            reason,
+        });
+    }
+}
+
+/// Rules 5–7: delegation tiers, SLA escalation and the timeout, whichever are due.
+fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Changes) {
+    if !esc.is_pending() {
+        return;
+    }
+    if timers::is_due(esc.expires_at, now) {
+        expire(esc, now, out);
+        return;
+    }
+    let stage = esc.current_stage;
+    let spec = esc.workflow.stages[stage].clone();
+    let Some(started) = esc.stages[stage].started_at else {
+        return;
+    };
+    for (tier_index, tier) in spec
+        .delegation
+        .iter()
+        .enumerate()
+        .skip(esc.stages[stage].tiers_applied)
+    {
+        if !timers::is_due(timers::after(started, tier.after), now) {
+            break;
+        }
+        let added = widen_pool(&mut esc.stages[stage], &tier.approvers);
+        esc.stages[stage].tiers_applied = tier_index + 1;
+        out.changed = true;
+        out.audit.push(AuditRecord::new(
+            "delegation_tier",
+            None,
+            json!({"stage": stage + 1, "tier": tier_index + 1, "added": added}),
+        ));
+        let notify = eligibility::eligible_among(esc, dir, &added);
+        notify_effect(stage, notify, NotifyReason::Delegation, out);
+    }
+    let sla_due = esc.stages[stage]
+        .sla_deadline
+        .is_some_and(|d| timers::is_due(d, now));
+    if sla_due && esc.stages[stage].status == StageStatus::Pending {
+        esc.stages[stage].status = StageStatus::Escalated;
+        let added = widen_pool(&mut esc.stages[stage], &spec.escalation_target);
+        out.changed = true;
+        out.audit.push(AuditRecord::new(
+            "sla_escalated",
+            None,
+            json!({"stage": stage + 1, "targets": spec.escalation_target, "added": added}),
+        ));
+        // The target is told even when already in the pool: the SLA breach is news.
+        let notify = eligibility::eligible_among(esc, dir, &spec.escalation_target);
+        notify_effect(stage, notify, NotifyReason::SlaEscalation, out);
+    }
+}
+
+/// Adds reviewers to a stage's pool; returns those who were not in it yet.
+fn widen_pool(stage: &mut StageState, reviewers: &[ReviewerId]) -> Vec<ReviewerId> {
+    let mut added = Vec::new();
+    for r in reviewers {
+        if !stage.pool.contains(r) {
+            stage.pool.push(r.clone());
+            added.push(r.clone());
+        }
+    }
+    added
+}
+
+/// Rule 7: fail closed by default; approve only when the workflow says so explicitly.
+fn expire(esc: &mut Escalation, now: Time, out: &mut Changes) {
+    match esc.workflow.timeout_action {
+        TimeoutAction::Deny => {
+            let reason = "No decision before the deadline; denied by default.".to_owned();
+            decide(esc, Outcome::Expired, Some(reason), Vec::new(), now, out);
+        }
+        TimeoutAction::Approve => {
+            let reason = "No decision before the deadline; the workflow's timeout_action approves."
+                .to_owned();
+            decide(esc, Outcome::Approved, Some(reason), Vec::new(), now, out);
+        }
+    }
+}
+
+fn decide(
+    esc: &mut Escalation,
+    outcome: Outcome,
+    reason: Option<String>,
+    decided_by: Vec<String>,
+    now: Time,
+    out: &mut Changes,
+) {
+    let conditions = if outcome == Outcome::Approved {
+        union_of_conditions(esc)
+    } else {
+        Vec::new()
+    };
+    esc.status = outcome.status();
+    esc.decision = Some(Decision {
+        outcome,
+        decided_at: now,
+        reason,
+        conditions,
+        decided_by,
+    });
+    out.changed = true;
+    out.audit.push(AuditRecord::new(
+        "decided",
+        esc.decision
+            .as_ref()
+            .and_then(|d| d.decided_by.first().cloned()),
+        serde_json::to_value(&esc.decision).unwrap_or_default(),
+    ));
+    out.effects.push(Effect::Decided);
+}
+
+fn union_of_conditions(esc: &Escalation) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for c in esc
+        .stages
+        .iter()
+        .flat_map(|s| s.approvals())
+        .flat_map(|v| &v.conditions)
+    {
+        if !all.contains(c) {
+            all.push(c.clone());
+        }
+    }
+    all
+}
+
+impl EscalationStatus {
+    pub fn is_final(self) -> bool {
+        self != EscalationStatus::Pending
+    }
+}

@@ -1,0 +1,35 @@
+//! The pure core: escalations, workflows and the engine that walks them. No I/O, no clock.
+
+pub mod effects;
+pub mod eligibility;
+pub mod engine;
+pub mod escalation;
+pub mod ids;
+pub mod request;
+pub mod status;
+pub mod timers;
+pub mod workflow;
+
+#[cfg(test)]
+mod engine_props;
+#[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
+mod fixtures;
+
+/// Instants are UTC; the engine never reads a clock, it is handed `now`.
+pub type Time = chrono::DateTime<chrono::Utc>;
+
+pub use effects::{AuditRecord, Effect, NotifyReason, Step};
+pub use eligibility::Refusal;
+pub use engine::{Event, NewEscalation, VoteInput};
+pub use escalation::{
+    Decision, Escalation, EscalationStatus, Outcome, StageState, StageStatus, Vote, VoteChannel,
+    VoteChoice,
+};
+pub use ids::{AgentId, EscalationId, ReviewerId};
+pub use request::{EscalationRequest, ValidationError};
+pub use workflow::{
+    DelegationTier, Directory, OnDeny, ReviewerProfile, SeparationOfDuties, StageSpec,
+    TimeoutAction, WorkflowSpec,
+};

@@ -1,0 +1,213 @@
+//! The escalation body an agent sends, parsed once at the edge into validated fields.
+
+use super::Time;
+use serde::{Deserialize, Serialize};
+
+/// Limits that keep one escalation readable and inside Slack / email budgets.
+/// The 256 KiB body limit bounds the payload itself.
+pub const MAX_INTENT: usize = 200;
+pub const MAX_SUMMARY: usize = 10_000;
+pub const MAX_SHORT_TEXT: usize = 2_000;
+pub const MAX_LIST: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Risk {
+    pub score: u8,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub at: Option<Time>,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    #[serde(default)]
+    pub recent_activity: Vec<Activity>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// A validated escalation request. Construct with [`EscalationRequest::parse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EscalationRequest {
+    pub intent: String,
+    pub summary: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    pub resource: Option<String>,
+    pub risk: Option<Risk>,
+    pub policy: Option<Policy>,
+    pub requested_by: Option<String>,
+    #[serde(default)]
+    pub context: Context,
+    pub deadline: Option<Time>,
+    pub callback_url: Option<String>,
+}
+
+/// A field that failed validation, named by its JSON path (`risk.score`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl EscalationRequest {
+    /// Parses an already well-formed JSON document; type mismatches and rule
+    /// violations come back with the path of the offending field.
+    pub fn parse(value: serde_json::Value, now: Time) -> Result<Self, ValidationError> {
+        if !value.is_object() {
+            return Err(invalid("$", "the body must be a JSON object"));
+        }
+        let mut req: EscalationRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(
+                if path == "." { "$".into() } else { path },
+                e.into_inner().to_string(),
+            )
+        })?;
+        req.intent = req.intent.trim().to_owned();
+        req.summary = req.summary.trim().to_owned();
+        req.validate(now)?;
+        Ok(req)
+    }
+
+    fn validate(&self, now: Time) -> Result<(), ValidationError> {
+        if self.intent.is_empty() {
+            return Err(invalid("intent", "is required"));
+        }
+        if self.intent.chars().count() > MAX_INTENT {
+            return Err(invalid(
+                "intent",
+                format!("is longer than {MAX_INTENT} characters"),
+            ));
+        }
+        if !self
+            .intent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/'))
+        {
+            return Err(invalid(
+                "intent",
+                "may contain only letters, digits and . _ - : /",
+            ));
+        }
+        if self.summary.is_empty() {
+            return Err(invalid("summary", "is required"));
+        }
+        if self.summary.chars().count() > MAX_SUMMARY {
+            return Err(invalid(
+                "summary",
+                format!("is longer than {MAX_SUMMARY} characters"),
+            ));
+        }
+        short("resource", self.resource.as_deref())?;
+        short("requested_by", self.requested_by.as_deref())?;
+        if let Some(risk) = &self.risk {
+            if risk.score > 100 {
+                return Err(invalid("risk.score", "must be between 0 and 100"));
+            }
+            list("risk.reasons", risk.reasons.len())?;
+            for (i, r) in risk.reasons.iter().enumerate() {
+                short(&format!("risk.reasons[{i}]"), Some(r))?;
+            }
+        }
+        if let Some(policy) = &self.policy {
+            short("policy.id", policy.id.as_deref())?;
+            short("policy.reason", policy.reason.as_deref())?;
+        }
+        list(
+            "context.recent_activity",
+            self.context.recent_activity.len(),
+        )?;
+        for (i, a) in self.context.recent_activity.iter().enumerate() {
+            short(
+                &format!("context.recent_activity[{i}].summary"),
+                Some(&a.summary),
+            )?;
+        }
+        list("context.evidence", self.context.evidence.len())?;
+        for (i, e) in self.context.evidence.iter().enumerate() {
+            short(&format!("context.evidence[{i}].label"), Some(&e.label))?;
+            http_url(&format!("context.evidence[{i}].url"), &e.url)?;
+        }
+        if let Some(deadline) = self.deadline {
+            if deadline <= now {
+                return Err(invalid("deadline", "is in the past"));
+            }
+        }
+        if let Some(url) = &self.callback_url {
+            http_url("callback_url", url)?;
+        }
+        Ok(())
+    }
+
+    pub fn risk_score(&self) -> Option<u8> {
+        self.risk.as_ref().map(|r| r.score)
+    }
+}
+
+fn short(field: &str, value: Option<&str>) -> Result<(), ValidationError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_SHORT_TEXT => Err(invalid(
+            field,
+            format!("is longer than {MAX_SHORT_TEXT} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn list(field: &str, len: usize) -> Result<(), ValidationError> {
+    if len > MAX_LIST {
+        return Err(invalid(field, format!("has more than {MAX_LIST} entries")));
+    }
+    Ok(())
+}
+
+/// Only absolute http(s) URLs: a `javascript:` link must never reach a reviewer.
+fn http_url(field: &str, url: &str) -> Result<(), ValidationError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= MAX_SHORT_TEXT
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be an absolute http(s) URL"))
+    }
+}
+
+/// SHA-256 (hex) over the payload's RFC 8785 canonical JSON, so an executor in
+/// any language can recompute it and check it runs what the humans approved.
+pub fn payload_sha256(payload: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json_canonicalizer::to_vec(payload).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}

@@ -1,0 +1,155 @@
+//! Workflows as the engine sees them: stages with resolved reviewer pools, plus the reviewer directory.
+
+use super::ids::ReviewerId;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A workflow with every `role:` / `user:` reference resolved to reviewer ids.
+/// A copy is pinned on each escalation at intake, so a config edit never
+/// changes the rules of an escalation already in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowSpec {
+    pub id: String,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    pub timeout_action: TimeoutAction,
+    /// Notification channels: "slack", "email".
+    pub channels: Vec<String>,
+    /// Conditions reviewers may attach when approving.
+    pub conditions: Vec<String>,
+    pub separation_of_duties: SeparationOfDuties,
+    pub stages: Vec<StageSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSpec {
+    pub name: String,
+    /// The base pool, resolved from `approvers`.
+    pub approvers: Vec<ReviewerId>,
+    pub required_approvals: u32,
+    #[serde(with = "humantime_serde_compat::option")]
+    pub sla: Option<Duration>,
+    pub required_role: Option<String>,
+    pub required_department: Option<String>,
+    /// Reviewers who join the pool when the SLA elapses.
+    pub escalation_target: Vec<ReviewerId>,
+    pub delegation: Vec<DelegationTier>,
+    pub slack_channel: Option<String>,
+    pub on_deny: OnDeny,
+}
+
+/// A tier widens the pool `after` the stage started; earlier reviewers stay eligible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DelegationTier {
+    #[serde(with = "humantime_serde_compat")]
+    pub after: Duration,
+    pub approvers: Vec<ReviewerId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeparationOfDuties {
+    pub block_self_approval: bool,
+    pub require_different_approvers: bool,
+    pub require_different_departments: bool,
+    pub minimum_unique_approvers: u32,
+}
+
+impl Default for SeparationOfDuties {
+    fn default() -> Self {
+        Self {
+            block_self_approval: true,
+            require_different_approvers: true,
+            require_different_departments: false,
+            minimum_unique_approvers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutAction {
+    #[default]
+    Deny,
+    Approve,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeny {
+    #[default]
+    Terminate,
+    Rollback,
+}
+
+/// What the engine knows of a reviewer: enough to judge eligibility and separation of duties.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewerProfile {
+    pub id: ReviewerId,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub department: Option<String>,
+}
+
+/// The configured reviewers, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub reviewers: HashMap<ReviewerId, ReviewerProfile>,
+}
+
+impl Directory {
+    pub fn new(profiles: impl IntoIterator<Item = ReviewerProfile>) -> Self {
+        Self {
+            reviewers: profiles.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        }
+    }
+
+    pub fn get(&self, id: &ReviewerId) -> Option<&ReviewerProfile> {
+        self.reviewers.get(id)
+    }
+
+    /// Is this reviewer the human the agent acts for? `requested_by` may be an id or an email.
+    pub fn is_requester(&self, id: &ReviewerId, requested_by: Option<&str>) -> bool {
+        let Some(who) = requested_by.map(str::trim).filter(|s| !s.is_empty()) else {
+            return false;
+        };
+        if id.as_str().eq_ignore_ascii_case(who) {
+            return true;
+        }
+        self.get(id)
+            .is_some_and(|p| p.email.eq_ignore_ascii_case(who))
+    }
+}
+
+/// Durations stored as humantime text ("15m"), readable in the database and in pinned workflows.
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! One error type for every HTTP surface: the contract's JSON body, status codes, and opaque 500s.
+
+use crate::domain::{Refusal, ValidationError};
+use crate::service::{ApplyError, IntakeError};
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such escalation.")
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+    }
+
+    /// Logs the cause with context and shows nothing of it.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; nothing was changed.",
+        )
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        if self.status == StatusCode::UNAUTHORIZED {
+            return (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
+        }
+        (self.status, body).into_response()
+    }
+}
+
+impl From<ValidationError> for AppError {
+    fn from(e: ValidationError) -> Self {
+        Self::validation(e.to_string())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        Self::internal("database error", e)
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        let status = match r {
+            Refusal::AlreadyDecided(_) | Refusal::StaleStage => StatusCode::CONFLICT,
+            Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::FORBIDDEN,
+        };
+        Self::new(status, r.code(), r.message())
+    }
+}
+
+impl From<ApplyError> for AppError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::NotFound => Self::not_found(),
+            ApplyError::Refused(r) => r.into(),
+            ApplyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IntakeError> for AppError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::NoWorkflow { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_workflow",
+                format!("{e}; nothing governs this action, so it may not proceed."),
+            ),
+            IntakeError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Request pieces every surface needs: bearer credentials, raw bodies under the limit, JSON parsing.
+
+use super::AppState;
+use super::error::AppError;
+use crate::config::{AgentConfig, ReviewerConfig};
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::extract::rejection::BytesRejection;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The agent whose API key is in `Authorization: Bearer`.
+pub struct AuthAgent(pub AgentConfig);
+
+impl FromRequestParts<AppState> for AuthAgent {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            AppError::unauthorized("An agent API key is required (Authorization: Bearer …).")
+        })?;
+        state
+            .service
+            .config
+            .agent_by_api_key(token)
+            .cloned()
+            .map(AuthAgent)
+            .ok_or_else(|| AppError::unauthorized("The API key is not valid."))
+    }
+}
+
+/// The reviewer whose API key is in `Authorization: Bearer`.
+pub struct AuthReviewer(pub ReviewerConfig);
+
+impl FromRequestParts<AppState> for AuthReviewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            AppError::unauthorized("A reviewer API key is required (Authorization: Bearer …).")
+        })?;
+        state
+            .service
+            .config
+            .reviewer_by_api_key(token)
+            .cloned()
+            .map(AuthReviewer)
+            .ok_or_else(|| AppError::unauthorized("The API key is not valid."))
+    }
+}
+
+/// The raw body, or the contract's 413 / 400.
+pub fn raw_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The body is larger than the server accepts.",
+            )
+        } else {
+            AppError::malformed(format!("The body could not be read: {e}"))
+        }
+    })
+}
+
+/// Parses JSON syntax only; a syntax error is 400, shape errors are the caller's 422.
+pub fn json_value(body: &[u8]) -> Result<serde_json::Value, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::malformed(format!("The body is not valid JSON: {e}")))
+}

@@ -1,0 +1,24 @@
+//! countersign: a human checkpoint in front of high-risk AI-agent actions.
+
+/// Process assembly: server, workers, graceful shutdown.
+pub mod app;
+/// Where "now" comes from: system or manual clock.
+pub mod clock;
+/// Operator configuration: the YAML model, `env:` secrets, validation with paths.
+pub mod config;
+/// The pure core: escalations, workflows and the engine. No I/O, no clock.
+pub mod domain;
+/// HTTP surfaces: agents, reviewers, ops; one error type.
+pub mod http;
+/// Outbound channels (callbacks, Slack, email) behind one pluggable trait.
+pub mod notify;
+/// The shell around the engine: one transaction per step.
+pub mod service;
+/// Signatures: Standard Webhooks and signed links.
+pub mod signing;
+/// SQLite persistence: escalations, timers, outbox, audit chain.
+pub mod store;
+/// Logs and Prometheus metrics.
+pub mod telemetry;
+/// Background loops: timers and outbox delivery.
+pub mod workers;

@@ -1,0 +1,225 @@
+//! The `countersign` command: serve | check-config | migrate | audit verify.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use countersign::config::{self, Config, ConfigError, ConfigIssue, Loaded};
+use countersign::store::{Store, audit};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "A human checkpoint in front of high-risk AI-agent actions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Without --config, runs the embedded demo config.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Validate a config file: exit 0 when valid (warnings printed), 1 with every error.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate {
+        #[arg(long, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 naming the first bad event.
+    Verify {
+        #[arg(long, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    countersign::telemetry::init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            database,
+        } => serve(config, listen, database).await,
+        Command::CheckConfig { config } => Ok(check_config(config)),
+        Command::Migrate { config, database } => {
+            let store = open(config, database).await?;
+            store.migrate().await.context("migrating")?;
+            println!("database is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config, database },
+        } => verify(config, database).await,
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Loaded, ConfigError> {
+    match path {
+        Some(p) => config::load_file(p),
+        None => config::load_embedded(),
+    }
+}
+
+fn print_issues(issues: &[ConfigIssue]) {
+    for issue in issues {
+        let label = if issue.is_error() { "error" } else { "warning" };
+        eprintln!("{label}: {issue}");
+    }
+}
+
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let origin = path
+        .as_ref()
+        .map_or("the embedded demo config".into(), |p| {
+            p.display().to_string()
+        });
+    match load(path.as_ref()) {
+        Ok(loaded) => {
+            print_issues(&loaded.warnings);
+            println!("{origin} is valid ({} warning(s))", loaded.warnings.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_issues(&e.issues);
+            eprintln!("{origin} has {} error(s)", e.errors().count());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    path: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let embedded = path.is_none();
+    let loaded = match load(path.as_ref()) {
+        Ok(l) => l,
+        Err(e) => {
+            print_issues(&e.issues);
+            eprintln!(
+                "refusing to start: the config has {} error(s)",
+                e.errors().count()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(path = %w.path, "config: {}", w.message);
+    }
+    let mut config: Config = loaded.config;
+    if let Some(addr) = listen {
+        config.server.override_listen(addr);
+    }
+    if let Some(db) = database {
+        config.server.database = db;
+    }
+    if embedded {
+        tracing::warn!(
+            "running on the embedded DEMO config (loopback only, demo API keys, email written to ./mail); \
+             pass --config FILE for real use"
+        );
+    }
+    let app =
+        countersign::app::App::build(config, Arc::new(countersign::clock::SystemClock)).await?;
+    tracing::info!(listen = %app.local_addr(), "countersign is serving");
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.cancel();
+    });
+    app.run().await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}
+
+/// The database named by --database, or by the config (embedded when neither).
+async fn open(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result<Store> {
+    let url = match database {
+        Some(url) => url,
+        None => load(path.as_ref())?.config.server.database,
+    };
+    Store::open(&url)
+        .await
+        .with_context(|| "opening the database")
+}
+
+async fn verify(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result<ExitCode> {
+    let store = open(path, database).await?;
+    match audit::verify(&store.pool).await? {
+        audit::Verdict::Intact { events } => {
+            println!("audit chain intact: {events} event(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        audit::Verdict::Broken { seq, reason } => {
+            eprintln!("audit chain BROKEN at event {seq}: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

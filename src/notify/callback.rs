@@ -1,0 +1,125 @@
+//! Decision callbacks to the agent: `escalation.decided`, signed per Standard Webhooks, retried until a 2xx.
+
+use super::{Channel, Delivery, PlanContext, message_id};
+use crate::config::Config;
+use crate::domain::status::{rfc3339, status_document};
+use crate::domain::{Effect, Escalation};
+use crate::signing::webhooks;
+use crate::store::outbox::{Item, NewItem};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct CallbackChannel {
+    config: Arc<Config>,
+    http: reqwest::Client,
+}
+
+impl CallbackChannel {
+    pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
+        Self { config, http }
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for CallbackChannel {
+    fn name(&self) -> &'static str {
+        "callback"
+    }
+
+    fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
+        if !effects.contains(&Effect::Decided) {
+            return Vec::new();
+        }
+        let url = esc.request.callback_url.clone().or_else(|| {
+            ctx.config
+                .agent(esc.agent_id.as_str())
+                .and_then(|a| a.callback_url.clone())
+        });
+        let Some(url) = url else {
+            return Vec::new();
+        };
+        // The body is fixed now, so every retry sends the same bytes under the same webhook-id.
+        let body = json!({
+            "type": "escalation.decided",
+            "timestamp": rfc3339(ctx.now),
+            "data": status_document(esc, ctx.dir),
+        });
+        vec![NewItem {
+            channel: self.name(),
+            kind: "escalation.decided".into(),
+            ordering_key: format!("callback:{}", esc.id),
+            payload: json!({"url": url, "agent": esc.agent_id, "body": body.to_string()}),
+            message_id: message_id(),
+        }]
+    }
+
+    async fn deliver(&self, item: &Item) -> Delivery {
+        let (Some(url), Some(agent), Some(body)) = (
+            item.payload["url"].as_str(),
+            item.payload["agent"].as_str(),
+            item.payload["body"].as_str(),
+        ) else {
+            return Delivery::Failed {
+                error: "malformed callback item".into(),
+            };
+        };
+        let Some(key) = self.config.agent(agent).and_then(|a| a.webhook_key()) else {
+            return Delivery::Failed {
+                error: format!("agent {agent} is no longer configured"),
+            };
+        };
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = webhooks::sign(&key, &item.message_id, timestamp, body.as_bytes());
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &item.message_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => Delivery::Delivered,
+            Ok(r) => Delivery::Retry {
+                error: format!("callback answered {}", r.status()),
+                retry_after: retry_after(&r),
+            },
+            Err(e) => Delivery::Retry {
+                error: format!("callback failed: {}", without_url(e)),
+                retry_after: None,
+            },
+        }
+    }
+
+    fn audit_kinds(&self) -> (&'static str, &'static str) {
+        ("callback_delivered", "callback_failed")
+    }
+}
+
+/// Honour a 429/503 `Retry-After` given in seconds, within reason.
+pub fn retry_after(r: &reqwest::Response) -> Option<Duration> {
+    r.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(3600)))
+}
+
+/// reqwest errors print the URL, which may carry a token in its query; keep the cause only.
+fn without_url(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection refused or unreachable"
+    } else {
+        "request error"
+    };
+    format!("{kind}: {}", e.without_url())
+}

@@ -1,0 +1,86 @@
+//! Outbound channels: each plans outbox items from an engine step and later delivers them.
+//! Callbacks live here; Slack and email plug in through the same [`Channel`] trait.
+
+pub mod backoff;
+pub mod callback;
+
+use crate::config::Config;
+use crate::domain::{Directory, Effect, Escalation, Time};
+use crate::store::outbox::{Item, NewItem};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What planning may look at. Planning runs inside the step's transaction, so it must not do I/O.
+pub struct PlanContext<'a> {
+    pub config: &'a Config,
+    pub dir: &'a Directory,
+    pub now: Time,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Delivered,
+    /// Transient: try again, after `retry_after` when the peer said so (HTTP 429).
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Permanent: retrying cannot help (the agent was removed from the config, say).
+    Failed {
+        error: String,
+    },
+}
+
+#[async_trait::async_trait]
+pub trait Channel: Send + Sync {
+    /// The `channel` column of this channel's outbox rows.
+    fn name(&self) -> &'static str;
+
+    /// Outbox items for the effects of one step of `esc` (already the new state).
+    fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem>;
+
+    /// One attempt at delivering an item. Must not panic; errors are values.
+    async fn deliver(&self, item: &Item) -> Delivery;
+
+    /// The audit kinds recorded when an item is delivered or given up.
+    fn audit_kinds(&self) -> (&'static str, &'static str) {
+        ("notified", "notification_failed")
+    }
+}
+
+/// The channels enabled for this process.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    channels: Vec<Arc<dyn Channel>>,
+}
+
+impl Notifier {
+    pub fn new(channels: Vec<Arc<dyn Channel>>) -> Self {
+        Self { channels }
+    }
+
+    pub fn plan(
+        &self,
+        esc: &Escalation,
+        effects: &[Effect],
+        ctx: &PlanContext<'_>,
+    ) -> Vec<NewItem> {
+        if effects.is_empty() {
+            return Vec::new();
+        }
+        self.channels
+            .iter()
+            .flat_map(|c| c.plan(esc, effects, ctx))
+            .collect()
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Arc<dyn Channel>> {
+        self.channels.iter().find(|c| c.name() == name)
+    }
+}
+
+/// A fresh id for an outbound message, in the Standard Webhooks `msg_` style.
+pub fn message_id() -> String {
+    format!("msg_{}", ulid::Ulid::new())
+}

@@ -1,0 +1,3 @@
+//! Signatures: Standard Webhooks (agent webhooks in, callbacks out).
+
+pub mod webhooks;
