@@ -79,7 +79,7 @@ fn stage_spec() -> impl Strategy<Value = StageSpec> {
     let tier = (1u64..=60, subsequence(IDS.to_vec(), 1..=3));
     (
         subsequence(IDS.to_vec(), 1..=4),
-        1u32..=3,
+        prop_oneof![3 => Just(1u32), 1 => 1u32..=3],
         prop::option::of(1u64..=60),
         prop::option::weighted(0.2, select(ROLES.to_vec())),
         prop::option::weighted(0.15, select(DEPTS.to_vec())),
@@ -155,12 +155,12 @@ fn workflow_spec() -> impl Strategy<Value = WorkflowSpec> {
 
 fn action() -> impl Strategy<Value = Action> {
     let voter = prop_oneof![
-        (0usize..=IDS.len()).prop_map(Voter::Anyone),
-        (0usize..8).prop_map(Voter::Eligible),
+        1 => (0usize..=IDS.len()).prop_map(Voter::Anyone),
+        3 => (0usize..8).prop_map(Voter::Eligible),
     ];
     let vote = (
         voter,
-        prop::bool::weighted(0.85),
+        prop::bool::weighted(0.9),
         select(vec![None, Some(""), Some("not like this")]),
         subsequence(CONDITIONS.to_vec(), 0..=3),
         prop::option::weighted(0.3, 0usize..5),
@@ -177,6 +177,11 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![60 => vote, 15 => Just(Action::Tick), 1 => Just(Action::Cancel)]
 }
 
+/// Milliseconds between events: mostly up to two minutes, sometimes up to half an hour.
+fn gap() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => 0u64..=120_000, 1 => 0u64..=1_800_000]
+}
+
 fn scenario() -> impl Strategy<Value = Scenario> {
     (
         people(),
@@ -189,9 +194,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             Some("nobody@example.com"),
         ]),
         prop::option::weighted(0.3, 5u64..=300),
-        // Mostly up to two minutes between events, sometimes up to half an hour, in milliseconds.
-        let gap = prop_oneof![4 => 0u64..=120_000, 1 => 0u64..=1_800_000];
-        prop::collection::vec((gap, action()), 0..=40),
+        prop::collection::vec((gap(), action()), 0..=40),
     )
         .prop_map(
             |(people, workflow, requested_by, deadline_mins, events)| Scenario {
@@ -464,56 +467,5 @@ proptest! {
     #[test]
     fn engine_upholds_the_workflow_rules(s in scenario()) {
         run(s)?;
-    }
-}
-
-#[test]
-fn tally_outcomes() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    use std::collections::HashMap;
-    let mut runner = TestRunner::deterministic();
-    let mut tally: HashMap<String, usize> = HashMap::new();
-    for _ in 0..2000 {
-        let s = scenario().new_tree(&mut runner).unwrap().current();
-        let dir = Directory::new(s.people.clone());
-        let mut now = t0();
-        let mut esc = engine::start(new_for(&s), s.workflow.clone(), &dir, now).escalation;
-        let mut rollbacks = 0;
-        let mut accepted = 0;
-        for (gap, action) in &s.events {
-            now += chrono::Duration::milliseconds(*gap as i64);
-            if let Ok(step) = engine::step(&esc, event_for(action, &esc, &dir), &dir, now) {
-                if step.audit.iter().any(|a| a.kind == "rolled_back") {
-                    rollbacks += 1;
-                }
-                if matches!(action, Action::Vote { .. }) {
-                    accepted += 1;
-                }
-                esc = step.escalation;
-            }
-        }
-        let by_votes = esc
-            .decision
-            .as_ref()
-            .is_some_and(|d| !d.decided_by.is_empty());
-        *tally
-            .entry(format!(
-                "{:?} votes={by_votes} stages={}",
-                esc.status,
-                esc.stages.len()
-            ))
-            .or_default() += 1;
-        if rollbacks > 0 {
-            *tally.entry("rollback".into()).or_default() += 1;
-        }
-        *tally
-            .entry(format!("accepted_votes>={}", accepted.min(3)))
-            .or_default() += 1;
-    }
-    let mut v: Vec<_> = tally.into_iter().collect();
-    v.sort();
-    for (k, n) in v {
-        eprintln!("{k}: {n}");
     }
 }

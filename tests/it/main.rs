@@ -1,0 +1,12 @@
+//! The one integration-test binary: the real server on a loopback port, a temp SQLite file,
+//! real HTTP peers. Each module covers one surface; `support` holds the shared harness.
+
+mod support;
+
+mod agents;
+mod audit;
+mod callbacks;
+mod cli;
+mod engine_rules;
+mod reviewers;
+mod timers;
