@@ -97,13 +97,14 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
 pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Result<Step, Refusal> {
     let mut next = esc.clone();
     let mut out = Changes::default();
-    // Timers due by `now` fire first, even when their worker has not run yet (say, just
-    // after a restart): a vote past the deadline then meets an expired escalation instead
-    // of deciding it, and a delegate is eligible from the tier's instant on.
-    apply_tick(&mut next, dir, now, &mut out);
+    // The deadline binds even before its timer fires (say, just after a restart): an
+    // event arriving past it meets the escalation expired, so a late vote never decides it.
+    if next.is_pending() && timers::is_due(next.expires_at, now) {
+        expire(&mut next, now, &mut out);
+    }
     match event {
         Event::Vote(vote) => apply_vote(&mut next, vote, dir, now, &mut out)?,
-        Event::Tick => {}
+        Event::Tick => apply_tick(&mut next, dir, now, &mut out),
         Event::Cancel { by, reason } => {
             if !next.is_pending() {
                 return Err(Refusal::AlreadyDecided(next.status));

@@ -332,6 +332,18 @@ fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
             if vote.choice == VoteChoice::Deny {
                 prop_assert!(vote.comment.is_some(), "a deny without a comment");
             }
+            for (m, c) in vote.conditions.iter().enumerate() {
+                prop_assert!(
+                    !c.is_empty() && c.trim() == c,
+                    "untrimmed condition {:?}",
+                    c
+                );
+                prop_assert!(
+                    !vote.conditions[..m].contains(c),
+                    "duplicate condition {:?}",
+                    c
+                );
+            }
             prop_assert!(
                 vote.at.timestamp_millis() < esc.expires_at.timestamp_millis(),
                 "a vote accepted after the deadline"
@@ -392,6 +404,18 @@ fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
                 prop_assert!(approvers.len() >= sod.minimum_unique_approvers as usize);
                 let by: Vec<String> = approvers.iter().map(|r| r.to_string()).collect();
                 prop_assert_eq!(&d.decided_by, &by);
+                let mut union: Vec<&String> = Vec::new();
+                for c in esc
+                    .stages
+                    .iter()
+                    .flat_map(|s| s.approvals())
+                    .flat_map(|v| &v.conditions)
+                {
+                    if !union.contains(&c) {
+                        union.push(c);
+                    }
+                }
+                prop_assert_eq!(d.conditions.iter().collect::<Vec<_>>(), union);
             }
             Outcome::Expired => {
                 prop_assert_eq!(wf.timeout_action, TimeoutAction::Deny);

@@ -926,17 +926,3 @@ fn vote_at_the_deadline_is_refused_before_the_timeout_timer_fired() {
     let in_time = voted(&esc, approve("alice"), at(mins(120)) - ms(1));
     assert_eq!(in_time.status, EscalationStatus::Approved);
 }
-
-#[test]
-fn a_delegate_may_vote_once_the_tier_is_due_before_its_timer_fired() {
-    let esc = start(workflow(vec![delegated_stage()])).escalation;
-    let step = accept(&esc, Event::Vote(approve("erin")), at(mins(15)));
-    let esc_after = &step.escalation;
-    assert_eq!(esc_after.status, EscalationStatus::Approved);
-    assert_eq!(esc_after.stages[0].tiers_applied, 1);
-    assert_eq!(
-        esc_after.revision,
-        esc.revision + 1,
-        "one step, one revision"
-    );
-}

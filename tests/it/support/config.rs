@@ -1,6 +1,6 @@
 //! The test configuration: one agent per key, six reviewers, one workflow per rule under test.
 
-use super::{Options, AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY};
+use super::{AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY, Options};
 use std::path::Path;
 
 pub const WORKFLOWS: &str = r#"
@@ -81,6 +81,11 @@ workflows:
     stages:
       - name: Approval
         approvers: ["user:bob"]
+  - id: race
+    match: {intents: ["test.race"]}
+    stages:
+      - name: Anyone
+        approvers: ["user:alice", "user:bob", "user:carol", "user:dave", "user:erin", "user:frank"]
   - id: risky
     match: {intents: ["test.risk"], risk: {min: 50, max: 100}}
     stages:

@@ -7,7 +7,7 @@ use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
 use reqwest::{Client, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -71,7 +71,10 @@ impl TestApp {
             addr,
             service,
             clock,
-            client: Client::builder().timeout(Duration::from_secs(90)).build().expect("client"),
+            client: Client::builder()
+                .timeout(Duration::from_secs(90))
+                .build()
+                .expect("client"),
             db_path,
             shutdown,
             server: Some(server),
@@ -96,7 +99,8 @@ impl TestApp {
 
     /// Creates an escalation that must succeed, returning its status document.
     pub async fn escalate(&self, intent: &str) -> Value {
-        self.escalate_with(json!({"intent": intent, "summary": format!("Test {intent}")})).await
+        self.escalate_with(json!({"intent": intent, "summary": format!("Test {intent}")}))
+            .await
     }
 
     pub async fn escalate_with(&self, body: Value) -> Value {
@@ -129,9 +133,20 @@ impl TestApp {
     }
 
     pub async fn approve(&self, id: &str, reviewer: &str) -> Value {
-        let r = self.vote(id, reviewer, json!({"decision": "approve"})).await;
-        assert_eq!(r.status(), StatusCode::OK, "approve by {reviewer}: {}", r.text().await.unwrap_or_default());
+        let r = self
+            .vote(id, reviewer, json!({"decision": "approve"}))
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "approve by {reviewer}: {}",
+            r.text().await.unwrap_or_default()
+        );
         r.json().await.expect("json")
+    }
+
+    pub fn clock_now(&self) -> countersign::domain::Time {
+        self.clock.now()
     }
 
     /// Moves the manual clock, then runs the timer worker's step once at the new time.
@@ -180,7 +195,12 @@ pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value 
     assert_eq!(r.status(), status, "unexpected status");
     let body: Value = r.json().await.expect("error body is JSON");
     assert_eq!(body["error"]["code"], code, "body: {body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message: {body}"
+    );
     body
 }
 
@@ -196,7 +216,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
