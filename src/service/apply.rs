@@ -27,13 +27,22 @@ impl Service {
             return Err(ApplyError::NotFound);
         };
         let now = self.now();
+        let is_tick = event == Event::Tick;
         let refusal_actor = match &event {
             Event::Vote(v) => Some((v.reviewer.to_string(), v.channel.as_str())),
             _ => None,
         };
         match engine::step(&current, event, &self.dir, now) {
             Ok(step) if step.escalation.revision == current.revision => {
-                tx.rollback().await?;
+                if is_tick {
+                    // A tick that changed nothing re-arms the derived timers, so a
+                    // stray due row can never make the timer worker spin on it.
+                    let timers = crate::domain::timers::derive(&step.escalation);
+                    store::timers::replace(&mut tx, id, &timers).await?;
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
                 Ok(step.escalation)
             }
             Ok(step) => {

@@ -1,1 +1,290 @@
-//! placeholder
+//! The binary as an operator runs it: check-config, audit verify, SIGTERM, and kill -9 recovery.
+
+use crate::support::{AGENT_KEY, Options, config};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run countersign")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write_config(dir: &Path, options: &Options) -> (String, std::path::PathBuf) {
+    let db = dir.join("countersign.db");
+    let path = dir.join("countersign.yml");
+    std::fs::write(&path, config::yaml(options, &db)).unwrap();
+    (path.display().to_string(), db)
+}
+
+#[test]
+fn check_config_accepts_the_demo_and_a_valid_file() {
+    let out = run(&["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write_config(dir.path(), &Options::default());
+    let out = run(&["check-config", "--config", &path]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The fail-open workflow of the test config is flagged, but is not an error.
+    assert!(text(&out).contains("workflows[10]"), "{}", text(&out));
+    assert!(
+        text(&out).to_lowercase().contains("fails open"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_config_names_every_error_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yml");
+    std::fs::write(
+        &path,
+        r#"
+agents:
+  - {id: a, name: A, api_key: k1, webhook_secret: not-whsec}
+  - {id: a, name: A2, api_key: k2, webhook_secret: env:COUNTERSIGN_TEST_SURELY_UNSET}
+reviewers:
+  - {id: r1, name: R1, email: r1@example.com, roles: [ops]}
+workflows:
+  - id: w
+    stages:
+      - {name: s1, approvers: ["role:nobody-has-this"]}
+      - {name: s2, approvers: ["user:r1"], required_approvals: 3}
+      - {name: s3, approvers: ["user:r1"]}
+      - {name: s4, approvers: ["user:r1"]}
+      - {name: s5, approvers: ["user:r1"]}
+      - {name: s6, approvers: ["user:r1"]}
+"#,
+    )
+    .unwrap();
+    let out = run(&["check-config", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    for needle in [
+        "agents[0].webhook_secret",
+        "agents[1].id",
+        "COUNTERSIGN_TEST_SURELY_UNSET",
+        "workflows[0].stages[0].approvers[0]",
+        "workflows[0].stages[1].required_approvals",
+        "workflows[0].stages",
+    ] {
+        assert!(report.contains(needle), "{needle} not in:\n{report}");
+    }
+    // serve refuses the same file.
+    let out = run(&["serve", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+/// A server process on a free loopback port.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(config: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = crate::support::client();
+        crate::support::eventually(Duration::from_secs(20), || async {
+            client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+        .await;
+        Self { child, base }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn timers_due_while_killed_fire_right_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = write_config(dir.path(), &Options::default());
+    let server = Server::start(&config).await;
+    let client = crate::support::client();
+    let r = client
+        .post(format!("{}/v1/escalations", server.base))
+        .bearer_auth(AGENT_KEY)
+        .json(&json!({"intent": "test.timeout", "summary": "Survives kill -9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.signal("KILL");
+    server.wait();
+
+    // While the process is down its deadline passes: backdate the escalation and its
+    // timer row (no waiting an hour).
+    let store = countersign::store::Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let moved = sqlx::query(
+        "UPDATE escalations SET state = json_set(state, '$.expires_at', ?) WHERE id = ?",
+    )
+    .bind(past.to_rfc3339())
+    .bind(&id)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        moved.rows_affected(),
+        1,
+        "the acknowledged escalation survived kill -9"
+    );
+    let moved =
+        sqlx::query("UPDATE timers SET due_at = ? WHERE escalation_id = ? AND kind = 'timeout'")
+            .bind(past.timestamp_millis())
+            .bind(&id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(moved.rows_affected(), 1, "its timer survived too");
+    store.pool.close().await;
+
+    let server = Server::start(&config).await;
+    let doc: Value = client
+        .get(format!("{}/v1/escalations/{id}?wait=10", server.base))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["status"], "expired", "{doc}");
+    drop(server);
+
+    let out = run(&[
+        "audit",
+        "verify",
+        "--database",
+        &format!("sqlite://{}", db.display()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_with_exit_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), &Options::default());
+    let server = Server::start(&config).await;
+    let client = crate::support::client();
+    // A long-poll in flight when the signal arrives is answered, not cut off.
+    let id = client
+        .post(format!("{}/v1/escalations", server.base))
+        .bearer_auth(AGENT_KEY)
+        .json(&json!({"intent": "test.single", "summary": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let poll = client
+        .get(format!("{}/v1/escalations/{id}?wait=2", server.base))
+        .bearer_auth(AGENT_KEY)
+        .send();
+    let term = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.signal("TERM");
+    };
+    let (answered, _) = tokio::join!(poll, term);
+    assert_eq!(answered.unwrap().status(), 200);
+    assert!(server.wait().success());
+}
+
+#[test]
+fn audit_verify_names_the_first_bad_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, db) = write_config(dir.path(), &Options::default());
+    let url = format!("sqlite://{}", db.display());
+    let out = run(&["migrate", "--config", &config]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = countersign::store::Store::open(&url).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let records: Vec<_> = (0..3)
+            .map(|i| countersign::domain::AuditRecord::new("created", None, json!({"n": i})))
+            .collect();
+        countersign::store::audit::append(&mut tx, Some("esc_x"), chrono::Utc::now(), &records)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let out = run(&["audit", "verify", "--database", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("3 event"));
+    runtime.block_on(async {
+        let store = countersign::store::Store::open(&url).await.unwrap();
+        sqlx::query("UPDATE audit_events SET kind = 'decided' WHERE seq = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    });
+    let out = run(&["audit", "verify", "--config", &config]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("event 2"), "{}", text(&out));
+}

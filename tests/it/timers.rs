@@ -121,3 +121,27 @@ async fn timers_that_came_due_while_down_fire_on_the_first_step() {
         assert_eq!(app.status(&id).await["status"], "expired");
     }
 }
+
+#[tokio::test]
+async fn a_stray_due_row_is_re_armed_not_spun_on() {
+    let app = TestApp::spawn_with(manual()).await;
+    let id = app.escalate("test.timeout").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A row that claims to be due while the state says otherwise.
+    sqlx::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")
+        .bind(&id)
+        .execute(&app.service.store.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.advance(Duration::ZERO).await, 1);
+    // Re-derived from the state: due in an hour again, so the next step has nothing to do.
+    let next = countersign::store::timers::next_due(&app.service.store.pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next > app.clock_now() + chrono::Duration::minutes(59));
+    assert_eq!(app.advance(Duration::ZERO).await, 0);
+    assert_eq!(app.status(&id).await["status"], "pending");
+}

@@ -1,11 +1,11 @@
 //! A real HTTP callback receiver that verifies Standard Webhooks signatures with the
 //! reference `standardwebhooks` crate (not our own code), and can fail on purpose.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use axum::Router;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,9 @@ impl Receiver {
     pub async fn start(secret: &str) -> Self {
         let webhook = Arc::new(standardwebhooks::Webhook::new(secret).expect("secret"));
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
         let app = Router::new()
             .route("/hooks", post(receive))
@@ -56,7 +58,11 @@ impl Receiver {
 
 type Shared = (Arc<standardwebhooks::Webhook>, Arc<Mutex<Inner>>);
 
-async fn receive(State((webhook, inner)): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State((webhook, inner)): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let verified = webhook.verify(&body, &headers).is_ok();
     let mut inner = inner.lock().unwrap();
     inner.received.push(Received {

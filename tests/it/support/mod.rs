@@ -190,6 +190,15 @@ impl Drop for TestApp {
     }
 }
 
+/// An HTTP client for tests that run outside a `TestApp` (which installs the provider itself).
+pub fn client() -> Client {
+    countersign::app::install_crypto_provider();
+    Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("client")
+}
+
 /// Asserts a contract error: status and `error.code`.
 pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(r.status(), status, "unexpected status");
