@@ -96,21 +96,21 @@ pub fn check(
             spec.name
         )));
     }
-    if let Some(role) = &spec.required_role {
-        if !profile.roles.iter().any(|r| r == role) {
-            return Err(Refusal::NotEligible(format!(
-                "Stage {} requires the role {role}.",
-                stage_index + 1
-            )));
-        }
+    if let Some(role) = &spec.required_role
+        && !profile.roles.iter().any(|r| r == role)
+    {
+        return Err(Refusal::NotEligible(format!(
+            "Stage {} requires the role {role}.",
+            stage_index + 1
+        )));
     }
-    if let Some(dept) = &spec.required_department {
-        if profile.department.as_deref() != Some(dept.as_str()) {
-            return Err(Refusal::NotEligible(format!(
-                "Stage {} requires a reviewer from {dept}.",
-                stage_index + 1
-            )));
-        }
+    if let Some(dept) = &spec.required_department
+        && profile.department.as_deref() != Some(dept.as_str())
+    {
+        return Err(Refusal::NotEligible(format!(
+            "Stage {} requires a reviewer from {dept}.",
+            stage_index + 1
+        )));
     }
     if sod.require_different_approvers {
         let earlier =

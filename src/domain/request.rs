@@ -159,10 +159,8 @@ impl EscalationRequest {
             short(&format!("context.evidence[{i}].label"), Some(&e.label))?;
             http_url(&format!("context.evidence[{i}].url"), &e.url)?;
         }
-        if let Some(deadline) = self.deadline {
-            if deadline <= now {
-                return Err(invalid("deadline", "is in the past"));
-            }
+        if self.deadline.is_some_and(|d| d <= now) {
+            return Err(invalid("deadline", "is in the past"));
         }
         if let Some(url) = &self.callback_url {
             http_url("callback_url", url)?;

@@ -2,7 +2,7 @@
 
 use super::Service;
 use crate::domain::engine::{self, Event};
-use crate::domain::{AuditRecord, Escalation, EscalationId, Refusal};
+use crate::domain::{AuditRecord, Effect, Escalation, EscalationId, Refusal};
 use crate::store::{self, StoreError};
 use serde_json::json;
 
@@ -48,13 +48,13 @@ impl Service {
             Ok(step) => {
                 self.persist(&mut tx, &step, now, false).await?;
                 tx.commit().await?;
-                for effect in &step.effects {
-                    if let crate::domain::Effect::VoteRecorded { .. } = effect {
-                        if let Some((_, channel)) = &refusal_actor {
-                            metrics::counter!("countersign_votes_total", "channel" => *channel)
-                                .increment(1);
-                        }
-                    }
+                let voted = step
+                    .effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::VoteRecorded { .. }));
+                if let (true, Some((_, channel))) = (voted, &refusal_actor) {
+                    metrics::counter!("countersign_votes_total", "channel" => *channel)
+                        .increment(1);
                 }
                 self.committed(&step);
                 Ok(step.escalation)

@@ -33,13 +33,15 @@ impl Service {
             .cloned();
         let mut tx = self.store.begin().await?;
         // Checked inside the write transaction, so two concurrent repeats cannot both create.
-        if let Some(key) = &idempotency_key {
-            if let Some(existing) =
+        let existing = match &idempotency_key {
+            Some(key) => {
                 store::escalations::find_by_idempotency_key(&mut tx, &agent.id, key).await?
-            {
-                tx.rollback().await?;
-                return Ok(Intake::Existing(existing));
             }
+            None => None,
+        };
+        if let Some(existing) = existing {
+            tx.rollback().await?;
+            return Ok(Intake::Existing(existing));
         }
         let Some(workflow) = workflow else {
             tx.rollback().await?;

@@ -479,4 +479,5 @@ async fn health_readiness_and_metrics() {
     ] {
         assert!(text.contains(metric), "{metric} missing from:\n{text}");
     }
+    app.stop().await;
 }

@@ -8,7 +8,6 @@ use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -21,11 +20,9 @@ pub const AGENT_SECRET: &str = "whsec_Y291bnRlcnNpZ24tdGVzdC13ZWJob29rLXNlY3JldC
 /// A running server and what a test needs to drive it.
 pub struct TestApp {
     pub base: String,
-    pub addr: SocketAddr,
     pub service: Service,
     pub clock: ManualClock,
     pub client: Client,
-    pub db_path: std::path::PathBuf,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
@@ -68,14 +65,12 @@ impl TestApp {
         let server = tokio::spawn(app.run());
         Self {
             base: format!("http://{addr}"),
-            addr,
             service,
             clock,
             client: Client::builder()
                 .timeout(Duration::from_secs(90))
                 .build()
                 .expect("client"),
-            db_path,
             shutdown,
             server: Some(server),
             _dir: dir,
