@@ -9,4 +9,5 @@ mod callbacks;
 mod cli;
 mod engine_rules;
 mod reviewers;
+mod robustness;
 mod timers;
