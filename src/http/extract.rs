@@ -22,16 +22,9 @@ impl FromRequestParts<AppState> for AuthAgent {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            AppError::unauthorized("An agent API key is required (Authorization: Bearer …).")
-        })?;
-        state
-            .service
-            .config
-            .agent_by_api_key(token)
-            .cloned()
-            .map(AuthAgent)
-            .ok_or_else(|| AppError::unauthorized("The API key is not valid."))
+        let token = credential(parts, "An agent")?;
+        let agent = state.service.config.agent_by_api_key(token);
+        agent.cloned().map(AuthAgent).ok_or_else(invalid_key)
     }
 }
 
@@ -42,17 +35,22 @@ impl FromRequestParts<AppState> for AuthReviewer {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            AppError::unauthorized("A reviewer API key is required (Authorization: Bearer …).")
-        })?;
-        state
-            .service
-            .config
-            .reviewer_by_api_key(token)
-            .cloned()
-            .map(AuthReviewer)
-            .ok_or_else(|| AppError::unauthorized("The API key is not valid."))
+        let token = credential(parts, "A reviewer")?;
+        let reviewer = state.service.config.reviewer_by_api_key(token);
+        reviewer.cloned().map(AuthReviewer).ok_or_else(invalid_key)
     }
+}
+
+fn credential<'a>(parts: &'a Parts, who: &str) -> Result<&'a str, AppError> {
+    bearer(&parts.headers).ok_or_else(|| {
+        AppError::unauthorized(format!(
+            "{who} API key is required (Authorization: Bearer …)."
+        ))
+    })
+}
+
+fn invalid_key() -> AppError {
+    AppError::unauthorized("The API key is not valid.")
 }
 
 /// The raw body, or the contract's 413 / 400.
