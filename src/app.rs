@@ -4,6 +4,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::notify::callback::CallbackChannel;
+use crate::notify::email::EmailChannel;
+use crate::notify::slack::SlackChannel;
+use crate::notify::slack::api::SlackApi;
 use crate::notify::{Channel, Notifier};
 use crate::service::Service;
 use crate::store::Store;
@@ -28,7 +31,7 @@ pub fn install_crypto_provider() {
 
 impl App {
     /// Opens and migrates the database, binds the listener and wires the channels.
-    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         install_crypto_provider();
         crate::telemetry::prometheus();
         let store = Store::open(&config.server.database)
@@ -38,13 +41,35 @@ impl App {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        if config.server.public_url_is_default() {
+            // Links must name the port really bound (`--listen 127.0.0.1:0` included).
+            config.server.override_listen(bound);
+        }
         let config = Arc::new(config);
         let http = reqwest::Client::builder()
             .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        let channels: Vec<Arc<dyn Channel>> =
+        let mut channels: Vec<Arc<dyn Channel>> =
             vec![Arc::new(CallbackChannel::new(config.clone(), http))];
+        if let Some(slack) = &config.slack {
+            let api = SlackApi::new(slack).context("building the Slack client")?;
+            channels.push(Arc::new(SlackChannel::new(
+                Arc::new(api),
+                config.clone(),
+                store.clone(),
+            )));
+        }
+        if let Some(email) = &config.email {
+            let keys = crate::notify::email::link_keys(&config, &store)
+                .await
+                .context("loading the link secret")?;
+            channels.push(Arc::new(
+                EmailChannel::new(config.clone(), email, store.clone(), clock.clone(), keys)
+                    .context("setting up email")?,
+            ));
+        }
         let service = Service::new(store, config, clock, Notifier::new(channels));
         Ok(Self {
             service,

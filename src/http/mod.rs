@@ -3,8 +3,10 @@
 pub mod agents;
 pub mod error;
 pub mod extract;
+pub mod links;
 pub mod ops;
 pub mod reviewers;
+pub mod slack;
 
 use crate::service::Service;
 use axum::Router;
@@ -24,9 +26,11 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(reviewers::router())
         .merge(ops::router())
+        .merge(links::router())
+        .merge(slack::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(span_for))
         .with_state(state)
 }
 
@@ -36,4 +40,15 @@ async fn not_found() -> AppError {
         "not_found",
         "No such route.",
     )
+}
+
+/// The request span, with credentials kept out of logs: an email link's token is
+/// a bearer credential, so its path is logged without it.
+fn span_for(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = request.uri().path();
+    let path = match path.strip_prefix("/links/") {
+        Some(_) => "/links/<token>",
+        None => path,
+    };
+    tracing::debug_span!("request", method = %request.method(), path = %path)
 }

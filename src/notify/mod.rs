@@ -3,6 +3,8 @@
 
 pub mod backoff;
 pub mod callback;
+pub mod email;
+pub mod slack;
 
 use crate::config::Config;
 use crate::domain::{Directory, Effect, Escalation, Time};

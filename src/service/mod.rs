@@ -51,8 +51,10 @@ impl Service {
         store::escalations::get(&self.store.pool, id).await
     }
 
-    /// Writes everything an accepted step produced. `is_new` inserts instead of updating.
-    async fn persist(
+    /// Writes everything an accepted step produced inside the caller's transaction.
+    /// `is_new` inserts instead of updating. The one write path for every step; public
+    /// so the benchmark seeds its rows through it too.
+    pub async fn persist(
         &self,
         tx: &mut Tx,
         step: &Step,

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod escalations;
 pub mod outbox;
 pub mod settings;
+pub mod slack;
 pub mod timers;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

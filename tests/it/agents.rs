@@ -119,7 +119,8 @@ fn signed(app: &TestApp, msg_id: &str, ts: i64, body: &str) -> reqwest::RequestB
 #[tokio::test]
 async fn signed_webhooks_are_accepted_once_per_webhook_id() {
     let app = TestApp::spawn().await;
-    let now = chrono::Utc::now().timestamp();
+    // The server judges the tolerance by its own (manual) clock.
+    let now = app.clock_now().timestamp();
     let body = r#"{"intent": "test.single", "summary": "Via webhook"}"#;
     let r = signed(&app, "msg_1", now, body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -134,7 +135,8 @@ async fn signed_webhooks_are_accepted_once_per_webhook_id() {
 #[tokio::test]
 async fn webhooks_accept_any_matching_signature_among_several() {
     let app = TestApp::spawn().await;
-    let now = chrono::Utc::now().timestamp();
+    // The server judges the tolerance by its own (manual) clock.
+    let now = app.clock_now().timestamp();
     let body = r#"{"intent": "test.single", "summary": "Rotating keys"}"#;
     let wh = standardwebhooks::Webhook::new(AGENT_SECRET).unwrap();
     let good = wh.sign("msg_rot", now, body.as_bytes()).unwrap();
@@ -157,7 +159,8 @@ async fn webhooks_accept_any_matching_signature_among_several() {
 #[tokio::test]
 async fn unverifiable_webhooks_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
-    let now = chrono::Utc::now().timestamp();
+    // The server judges the tolerance by its own (manual) clock.
+    let now = app.clock_now().timestamp();
     let body = r#"{"intent": "test.single", "summary": "x"}"#;
     // Tampered body.
     let r = signed(&app, "msg_a", now, body)

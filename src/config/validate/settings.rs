@@ -72,20 +72,14 @@ fn slack(s: &SlackConfig, out: &mut Issues) {
 }
 
 fn email(e: &EmailConfig, out: &mut Issues) {
-    let url = e.smtp_url.expose();
-    let scheme = url.split_once("://").map(|(s, _)| s);
-    // The value may hold a password, so the message never repeats it.
-    match scheme {
-        Some("smtp" | "smtps") => {}
-        Some("file") if e.file_dir().is_some_and(|d| !d.as_os_str().is_empty()) => {}
-        Some("file") => out.error(
-            "email.smtp_url",
-            "file:// needs a directory, e.g. file://./mail",
-        ),
-        _ => out.error(
-            "email.smtp_url",
-            "must start with smtp://, smtps:// or file://",
-        ),
+    // The same parser `serve` uses, so a URL check-config accepts also starts.
+    // Its messages are fixed sentences: the value may hold a password and is never repeated.
+    if let Err(problem) = crate::notify::email::transport::check_url(e.smtp_url.expose()) {
+        let message = problem.to_string();
+        let message = message
+            .trim_start_matches("email.smtp_url")
+            .trim_start_matches(':');
+        out.error("email.smtp_url", message.trim());
     }
     if lettre::message::Mailbox::from_str(&e.from).is_err() {
         out.error(

@@ -1,7 +1,10 @@
 //! The shared harness: spawn the app on port 0 with a temp database and a manual clock, plus HTTP helpers.
 
+pub mod browser;
 pub mod callbacks;
 pub mod config;
+pub mod fake_slack;
+pub mod smtp;
 
 use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};

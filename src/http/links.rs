@@ -1,0 +1,582 @@
+//! Email link pages. A GET shows the confirmation page and never changes state (mail scanners
+//! open every link, some run its scripts); the form's POST, which carries the token, records the vote.
+//!
+//! The token in the path is the credential, so a cross-site POST needs the token
+//! and there is nothing for CSRF to borrow. Pages load nothing from outside,
+//! forbid framing, and are never cached or sent as a referrer.
+
+use super::AppState;
+use crate::domain::engine::{Event, VoteInput};
+use crate::domain::{Escalation, Refusal, Time, Vote, VoteChannel, VoteChoice, eligibility};
+use crate::notify::email::{render, view};
+use crate::service::ApplyError;
+use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
+use crate::store;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Extension, Form, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Router, middleware};
+use serde_json::{Value, json};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::OnceCell;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/links/{token}", get(show).post(submit))
+        .layer(Extension(Keys::default()))
+        .layer(middleware::map_response(secure_headers))
+}
+
+/// The link keys, loaded on first use from the config and the database (the
+/// generated secret lives there), then kept for the life of the router.
+#[derive(Clone, Default)]
+struct Keys(Arc<OnceCell<LinkKeys>>);
+
+impl Keys {
+    async fn get(&self, state: &AppState) -> Result<&LinkKeys, Problem> {
+        let service = &state.service;
+        self.0
+            .get_or_try_init(|| crate::notify::email::link_keys(&service.config, &service.store))
+            .await
+            .map_err(|e| Problem::internal("loading the link keys", e))
+    }
+}
+
+/// Only the inlined stylesheet may apply; no script, image, font or frame, and forms post back here.
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let policy = format!(
+        "default-src 'none'; style-src {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        render::style_source()
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+async fn secure_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "x-robots-tag",
+        HeaderValue::from_static("noindex, nofollow"),
+    );
+    response
+}
+
+/// An HTML page and its status.
+struct Page {
+    status: StatusCode,
+    html: String,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let content_type = HeaderValue::from_static("text/html; charset=utf-8");
+        (
+            self.status,
+            [(header::CONTENT_TYPE, content_type)],
+            self.html,
+        )
+            .into_response()
+    }
+}
+
+/// A verified token and the escalation it names.
+struct Link {
+    claims: LinkClaims,
+    esc: Escalation,
+    /// The same invitation with the other actions, as paths relative to this
+    /// page (so they work behind any prefix): "deny instead" without a new email.
+    siblings: Vec<(LinkAction, String)>,
+}
+
+/// Why a link cannot be used now. Each becomes a page with a 4xx (or 500) status.
+enum Problem {
+    Invalid,
+    Expired(Time),
+    NotFound,
+    Used(Box<Vote>, Box<Escalation>),
+    Refused(Refusal, Option<Box<Escalation>>),
+    Internal,
+}
+
+impl Problem {
+    fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::Internal
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid => StatusCode::BAD_REQUEST,
+            Self::Expired(_) => StatusCode::GONE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Used(..) => StatusCode::CONFLICT,
+            Self::Refused(r, _) => refusal_status(r),
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn text(&self) -> (&'static str, String) {
+        match self {
+            Self::Invalid => (
+                "This link is not valid",
+                "The link is incomplete or has been changed. Open it again from the email; if it still fails, the email may be too old.".into(),
+            ),
+            Self::Expired(at) => (
+                "This link has expired",
+                format!("It was valid until {}, the escalation's deadline.", view::clock_time(*at)),
+            ),
+            Self::NotFound => (
+                "Unknown escalation",
+                "This link points to an escalation this server does not know.".into(),
+            ),
+            Self::Used(vote, _) => (
+                "You already voted",
+                format!(
+                    "You already chose to {} this on {} (via {}). Each link records one vote.",
+                    vote.choice.as_str(),
+                    view::clock_time(vote.at),
+                    vote.channel.as_str()
+                ),
+            ),
+            Self::Refused(r, _) => (refusal_title(r), r.message()),
+            Self::Internal => (
+                "Something went wrong",
+                "Something went wrong on our side; nothing was changed. Please try again in a minute.".into(),
+            ),
+        }
+    }
+
+    fn escalation(&self) -> Option<&Escalation> {
+        match self {
+            Self::Used(_, esc) => Some(esc),
+            Self::Refused(_, esc) => esc.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn refusal_status(r: &Refusal) -> StatusCode {
+    match r {
+        Refusal::AlreadyDecided(_) | Refusal::StaleStage | Refusal::AlreadyVoted => {
+            StatusCode::CONFLICT
+        }
+        Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
+            StatusCode::FORBIDDEN
+        }
+    }
+}
+
+fn refusal_title(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::AlreadyDecided(_) => "Already decided",
+        Refusal::StaleStage => "This request has moved on",
+        Refusal::AlreadyVoted => "You already voted",
+        Refusal::DenyNeedsComment | Refusal::Invalid(_) => "Please check the form",
+        Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
+            "You cannot vote on this"
+        }
+    }
+}
+
+/// GET: the confirmation page, or why the link cannot be used. Reads only.
+async fn show(
+    State(state): State<AppState>,
+    Extension(keys): Extension<Keys>,
+    token: Result<Path<String>, PathRejection>,
+) -> Page {
+    let now = state.service.now();
+    let link = match open(&state, &keys, token, now).await {
+        Ok(link) => link,
+        Err(problem) => return problem_page(&state, problem, now),
+    };
+    if let Err(problem) = standing(&state, &link) {
+        return problem_page(&state, problem, now);
+    }
+    confirm_page(&state, &link, &Submitted::default(), None, now).await
+}
+
+/// POST: records the vote through the engine, which has the last word.
+async fn submit(
+    State(state): State<AppState>,
+    Extension(keys): Extension<Keys>,
+    token: Result<Path<String>, PathRejection>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Page {
+    let now = state.service.now();
+    let link = match open(&state, &keys, token, now).await {
+        Ok(link) => link,
+        Err(problem) => return problem_page(&state, problem, now),
+    };
+    if let Err(problem) = reopened(&link) {
+        return problem_page(&state, problem, now);
+    }
+    let Ok(Form(pairs)) = form else {
+        let error = "The form could not be read; please try again.";
+        return confirm_page(&state, &link, &Submitted::default(), Some(error), now).await;
+    };
+    let submitted = Submitted::parse(&pairs);
+    let conditions = submitted.conditions(&link);
+    if link.claims.action == LinkAction::Conditions && conditions.is_empty() {
+        let error = "Choose or write at least one condition, or use the plain Approve link.";
+        return confirm_page(&state, &link, &submitted, Some(error), now).await;
+    }
+    let vote = VoteInput {
+        reviewer: link.claims.reviewer.clone(),
+        choice: link.claims.action.choice(),
+        comment: submitted.comment.clone(),
+        conditions,
+        channel: VoteChannel::Email,
+        stage: Some(link.claims.stage),
+    };
+    match state.service.apply(&link.esc.id, Event::Vote(vote)).await {
+        Ok(esc) => result_page(&state, &link, &esc, now),
+        Err(ApplyError::Refused(r @ (Refusal::DenyNeedsComment | Refusal::Invalid(_)))) => {
+            confirm_page(&state, &link, &submitted, Some(&r.message()), now).await
+        }
+        Err(ApplyError::Refused(r)) => {
+            let problem = after_refusal(&state, &link, r).await;
+            problem_page(&state, problem, now)
+        }
+        Err(ApplyError::NotFound) => problem_page(&state, Problem::NotFound, now),
+        Err(ApplyError::Store(e)) => {
+            problem_page(&state, Problem::internal("recording an email vote", e), now)
+        }
+    }
+}
+
+/// Verifies the token and loads its escalation.
+async fn open(
+    state: &AppState,
+    keys: &Keys,
+    token: Result<Path<String>, PathRejection>,
+    now: Time,
+) -> Result<Link, Problem> {
+    // A path that is not even UTF-8 is a broken link like any other.
+    let Ok(Path(token)) = token else {
+        return Err(Problem::Invalid);
+    };
+    let keys = keys.get(state).await?;
+    let claims = keys.verify(&token, now).map_err(|e| {
+        tracing::info!(error = %e, "email link refused");
+        match e {
+            LinkError::Expired(at) => Problem::Expired(at),
+            _ => Problem::Invalid,
+        }
+    })?;
+    let esc = state
+        .service
+        .get(&claims.escalation)
+        .await
+        .map_err(|e| Problem::internal("loading an escalation for a link", e))?
+        .ok_or(Problem::NotFound)?;
+    // A revision from the future cannot be ours: a restored database, or a forgery.
+    if claims.revision > esc.revision {
+        return Err(Problem::Invalid);
+    }
+    let siblings = LinkAction::ALL
+        .into_iter()
+        .filter(|a| *a != claims.action)
+        .map(|a| (a, keys.sign(&claims.with_action(a))))
+        .collect();
+    Ok(Link {
+        claims,
+        esc,
+        siblings,
+    })
+}
+
+/// Everything a vote would meet, checked without changing anything: the GET's view of the future.
+fn standing(state: &AppState, link: &Link) -> Result<(), Problem> {
+    let (claims, esc) = (&link.claims, &link.esc);
+    let voted = esc
+        .stages
+        .get(claims.stage)
+        .and_then(|s| s.votes.iter().find(|v| v.reviewer == claims.reviewer));
+    if let Some(vote) = voted {
+        return Err(Problem::Used(Box::new(vote.clone()), Box::new(esc.clone())));
+    }
+    let refused = |r| Err(Problem::Refused(r, Some(Box::new(esc.clone()))));
+    if !esc.is_pending() {
+        return refused(Refusal::AlreadyDecided(esc.status));
+    }
+    if claims.stage != esc.current_stage {
+        return refused(Refusal::StaleStage);
+    }
+    reopened(link)?;
+    eligibility::check(
+        esc,
+        &state.service.dir,
+        &claims.reviewer,
+        claims.action.choice(),
+    )
+    .or_else(refused)
+}
+
+/// A link from before its stage was last opened (a rollback reopened it) belongs to the old round.
+fn reopened(link: &Link) -> Result<(), Problem> {
+    let started = link
+        .esc
+        .stages
+        .get(link.claims.stage)
+        .and_then(|s| s.started_at);
+    if started.is_some_and(|t| t.timestamp_millis() > link.claims.issued_at_ms) {
+        return Err(Problem::Refused(
+            Refusal::StaleStage,
+            Some(Box::new(link.esc.clone())),
+        ));
+    }
+    Ok(())
+}
+
+/// A refusal from the engine, or the reviewer's own vote when they already cast one.
+async fn after_refusal(state: &AppState, link: &Link, refusal: Refusal) -> Problem {
+    let fresh = state.service.get(&link.esc.id).await.ok().flatten();
+    let esc = fresh.unwrap_or_else(|| link.esc.clone());
+    let vote = esc
+        .stages
+        .get(link.claims.stage)
+        .and_then(|s| s.votes.iter().find(|v| v.reviewer == link.claims.reviewer))
+        .cloned();
+    // Their own earlier vote explains any refusal best, as on the GET.
+    match vote {
+        Some(vote) => Problem::Used(Box::new(vote), Box::new(esc)),
+        None => Problem::Refused(refusal, Some(Box::new(esc))),
+    }
+}
+
+/// What the confirmation form sent.
+#[derive(Default)]
+struct Submitted {
+    comment: Option<String>,
+    checked: Vec<usize>,
+    other_conditions: String,
+}
+
+impl Submitted {
+    fn parse(pairs: &[(String, String)]) -> Self {
+        let mut out = Self::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "comment" => out.comment = Some(value.clone()),
+                "condition" => out.checked.extend(value.trim().parse::<usize>().ok()),
+                "other_conditions" => out.other_conditions = value.clone(),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Offered conditions by index (unknown indexes ignored), then one per written line.
+    fn conditions(&self, link: &Link) -> Vec<String> {
+        if link.claims.action != LinkAction::Conditions {
+            return Vec::new();
+        }
+        let offered = &link.esc.workflow.conditions;
+        let mut out: Vec<String> = offered
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.checked.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect();
+        out.extend(
+            self.other_conditions
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+        out
+    }
+}
+
+fn verb(action: LinkAction) -> &'static str {
+    match action {
+        LinkAction::Approve => "Approve",
+        LinkAction::Conditions => "Approve with conditions",
+        LinkAction::Deny => "Deny",
+    }
+}
+
+fn escalation_view(
+    state: &AppState,
+    esc: &Escalation,
+    stage: usize,
+    recent: &[Escalation],
+    now: Time,
+) -> Value {
+    view::escalation(&view::ViewInput {
+        esc,
+        config: &state.service.config,
+        dir: &state.service.dir,
+        recent,
+        stage,
+        now,
+    })
+}
+
+fn reviewer_json(state: &AppState, link: &Link) -> Value {
+    let profile = state.service.dir.get(&link.claims.reviewer);
+    json!({
+        "name": profile.map_or_else(|| link.claims.reviewer.to_string(), |p| p.name.clone()),
+        "email": profile.map(|p| p.email.clone()),
+    })
+}
+
+async fn confirm_page(
+    state: &AppState,
+    link: &Link,
+    form: &Submitted,
+    error: Option<&str>,
+    now: Time,
+) -> Page {
+    let recent = store::escalations::recent_decisions(
+        &state.service.store.pool,
+        &link.esc.request.intent,
+        view::RECENT_DECISIONS as u32 + 1,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
+        Vec::new()
+    });
+    let action = link.claims.action;
+    let offered: Vec<Value> = link
+        .esc
+        .workflow
+        .conditions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"index": i, "text": c, "checked": form.checked.contains(&i)}))
+        .collect();
+    let alternatives: Vec<Value> = link
+        .siblings
+        .iter()
+        .map(|(a, href)| json!({"href": href, "label": verb(*a)}))
+        .collect();
+    let context = json!({
+        "css": render::PAGE_CSS,
+        "esc": escalation_view(state, &link.esc, link.claims.stage, &recent, now),
+        "reviewer": reviewer_json(state, link),
+        "action": action.as_str(),
+        "verb": verb(action),
+        "offered": offered,
+        "form": {"comment": form.comment, "other_conditions": form.other_conditions},
+        "error": error,
+        "alternatives": alternatives,
+    });
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_page("pages/confirm.html", &context, status)
+}
+
+fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Page {
+    let claims = &link.claims;
+    let vote = esc
+        .stages
+        .get(claims.stage)
+        .and_then(|s| s.votes.iter().rev().find(|v| v.reviewer == claims.reviewer));
+    let headline = match (
+        claims.action.choice(),
+        vote.is_some_and(|v| !v.conditions.is_empty()),
+    ) {
+        (VoteChoice::Deny, _) => "You denied",
+        (VoteChoice::Approve, true) => "You approved with conditions",
+        (VoteChoice::Approve, false) => "You approved",
+    };
+    let context = json!({
+        "css": render::PAGE_CSS,
+        "esc": escalation_view(state, esc, claims.stage, &[], now),
+        "headline": headline,
+        "vote": vote.map(|v| json!({
+            "decision": v.choice.as_str(),
+            "conditions": v.conditions,
+            "comment": v.comment,
+            "at": view::clock_time(v.at),
+        })),
+        "progress": progress(state, esc, claims.stage),
+    });
+    render_page("pages/result.html", &context, StatusCode::OK)
+}
+
+/// Where the escalation stands after the vote, in one sentence.
+fn progress(state: &AppState, esc: &Escalation, voted_at: usize) -> String {
+    if let Some(d) = &esc.decision {
+        return format!("The escalation is decided: {}.", view::headline(d.outcome));
+    }
+    let current = esc.current_stage;
+    let name = esc
+        .workflow
+        .stages
+        .get(current)
+        .map_or("", |s| s.name.as_str());
+    if current > voted_at {
+        return format!(
+            "Stage {} is complete; stage {} ({name}) is now with its reviewers.",
+            voted_at + 1,
+            current + 1
+        );
+    }
+    if current < voted_at {
+        return format!(
+            "The escalation went back to stage {} ({name}).",
+            current + 1
+        );
+    }
+    let required = esc
+        .workflow
+        .stages
+        .get(current)
+        .map_or(1, |s| s.required_approvals) as usize;
+    let remaining = required.saturating_sub(esc.current().approvals().count());
+    let waiting = eligibility::eligible(esc, &state.service.dir).len();
+    format!(
+        "Waiting for {remaining} more approval{} at stage {} ({name}); {waiting} reviewer{} can still vote.",
+        if remaining == 1 { "" } else { "s" },
+        current + 1,
+        if waiting == 1 { "" } else { "s" },
+    )
+}
+
+fn problem_page(state: &AppState, problem: Problem, now: Time) -> Page {
+    let (title, message) = problem.text();
+    let esc = problem
+        .escalation()
+        .map(|e| escalation_view(state, e, e.current_stage, &[], now));
+    let context = json!({
+        "css": render::PAGE_CSS,
+        "title": title,
+        "message": message,
+        "esc": esc,
+    });
+    render_page("pages/error.html", &context, problem.status())
+}
+
+fn render_page(template: &str, context: &Value, status: StatusCode) -> Page {
+    match render::render(template, context) {
+        Ok(html) => Page { status, html },
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a link page");
+            Page {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                html: "<!DOCTYPE html><title>Error</title><p>Something went wrong on our side; nothing was changed.</p>".into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The email channel: each newly eligible reviewer gets a context-rich email whose signed links
+//! open a confirmation page; everyone asked gets the outcome in the same thread.
+//!
+//! Planning writes small intents (who, which stage, which revision) inside the
+//! step's transaction. Delivery renders them from the escalation as it is then,
+//! so a retried email shows who approved meanwhile and the recent decisions for
+//! the intent (a query planning may not make), and a request that became
+//! pointless while the SMTP server was down is not sent at all.
+
+pub mod intent;
+pub mod message;
+pub mod render;
+pub mod transport;
+pub mod view;
+
+use super::{Channel, Delivery, PlanContext};
+use crate::clock::Clock;
+use crate::config::{Config, EmailConfig};
+use crate::domain::{
+    Directory, Effect, Escalation, EscalationId, NotifyReason, ReviewerProfile, Time,
+};
+use crate::signing::links::{LinkAction, LinkClaims, LinkKeys};
+use crate::store::outbox::{Item, NewItem};
+use crate::store::{self, Store};
+use intent::Intent;
+use lettre::message::Mailbox;
+use serde_json::{Value, json};
+use std::str::FromStr;
+use std::sync::Arc;
+use transport::Transport;
+
+/// The link keys: the configured `link_secret` (or the one generated once and
+/// kept in the database) signs; `previous_link_secrets` still verify.
+pub async fn link_keys(config: &Config, store: &Store) -> store::Result<LinkKeys> {
+    let current = match &config.server.link_secret {
+        Some(secret) => secret.expose().to_owned(),
+        None => store.link_secret().await?,
+    };
+    let previous = config
+        .server
+        .previous_link_secrets
+        .iter()
+        .map(|s| s.expose());
+    Ok(LinkKeys::new(&current, previous))
+}
+
+/// The confirmation page behind a token.
+pub fn link_url(config: &Config, token: &str) -> String {
+    format!("{}/links/{token}", config.server.public_url)
+}
+
+pub struct EmailChannel {
+    config: Arc<Config>,
+    dir: Directory,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    keys: LinkKeys,
+    transport: Transport,
+    from: Mailbox,
+    domain: String,
+    send_outcome: bool,
+}
+
+impl EmailChannel {
+    pub fn new(
+        config: Arc<Config>,
+        email: &EmailConfig,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        keys: LinkKeys,
+    ) -> anyhow::Result<Self> {
+        let transport = Transport::from_config(email)?;
+        let from = Mailbox::from_str(&email.from)
+            .map_err(|_| anyhow::anyhow!("email.from is not a mailbox"))?;
+        tracing::info!(transport = %transport.describe(), "email channel on");
+        Ok(Self {
+            dir: config.directory(),
+            domain: message::domain_of(&from),
+            send_outcome: email.send_outcome,
+            config,
+            store,
+            clock,
+            keys,
+            transport,
+            from,
+        })
+    }
+
+    fn item(&self, esc: &Escalation, intent: Intent) -> NewItem {
+        NewItem {
+            channel: "email",
+            kind: intent.kind().to_owned(),
+            // One reviewer's mails about one escalation go out in order: the outcome never overtakes the request.
+            ordering_key: format!("email:{}:{}", esc.id, intent.reviewer()),
+            payload: serde_json::to_value(&intent).unwrap_or(Value::Null),
+            message_id: message::new_message_id(&esc.id, &self.domain),
+        }
+    }
+
+    /// Renders the message for an intent, or says why it is not sent.
+    async fn compose(
+        &self,
+        intent: &Intent,
+        esc: &Escalation,
+        message_id: &str,
+    ) -> Result<lettre::Message, NotSent> {
+        let reviewer = self.dir.get(intent.reviewer()).ok_or_else(|| {
+            NotSent::Never(format!(
+                "reviewer {} is no longer configured",
+                intent.reviewer()
+            ))
+        })?;
+        let to = mailbox(reviewer)?;
+        let now = self.clock.now();
+        let (subject, template, context) = match intent {
+            Intent::Request {
+                stage,
+                revision,
+                issued_at_ms,
+                reason,
+                ..
+            } => {
+                let invite = Invite {
+                    stage: *stage,
+                    revision: *revision,
+                    issued_at_ms: *issued_at_ms,
+                    reason: *reason,
+                };
+                self.request_parts(esc, reviewer, &invite, now).await?
+            }
+            Intent::Outcome { .. } => self.outcome_parts(esc, reviewer, now)?,
+        };
+        let render = |ext: &str| {
+            render::render(&format!("email/{template}.{ext}"), &context)
+                .map_err(|e| NotSent::Never(e.to_string()))
+        };
+        let draft = message::Draft {
+            from: &self.from,
+            to,
+            subject,
+            message_id,
+            root: message::thread_root(&esc.id, &reviewer.id, &self.domain),
+            text: render("txt")?,
+            html: render("html")?,
+        };
+        message::build(draft).map_err(|e| NotSent::Never(format!("building the message: {e}")))
+    }
+
+    /// Subject, template and context of a request, unless it became pointless while queued.
+    async fn request_parts(
+        &self,
+        esc: &Escalation,
+        reviewer: &ReviewerProfile,
+        invite: &Invite,
+        now: Time,
+    ) -> Result<Parts, NotSent> {
+        if let Some(why) =
+            intent::stale_request(esc, &reviewer.id, invite.stage, invite.issued_at_ms)
+        {
+            return Err(NotSent::Never(format!("not sent: {why}")));
+        }
+        let recent = store::escalations::recent_decisions(
+            &self.store.pool,
+            &esc.request.intent,
+            view::RECENT_DECISIONS as u32 + 1,
+        )
+        .await
+        .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
+        let context = self.request_context(esc, reviewer, invite, &recent, now);
+        Ok((message::request_subject(&esc.request), "request", context))
+    }
+
+    fn outcome_parts(
+        &self,
+        esc: &Escalation,
+        reviewer: &ReviewerProfile,
+        now: Time,
+    ) -> Result<Parts, NotSent> {
+        if esc.decision.is_none() {
+            return Err(NotSent::Never(
+                "not sent: the escalation is not decided".into(),
+            ));
+        }
+        let context = self.outcome_context(esc, reviewer, now);
+        Ok((message::outcome_subject(&esc.request), "outcome", context))
+    }
+
+    fn request_context(
+        &self,
+        esc: &Escalation,
+        reviewer: &ReviewerProfile,
+        invite: &Invite,
+        recent: &[Escalation],
+        now: Time,
+    ) -> Value {
+        let view = view::escalation(&view::ViewInput {
+            esc,
+            config: &self.config,
+            dir: &self.dir,
+            recent,
+            stage: invite.stage,
+            now,
+        });
+        let claims = LinkClaims {
+            escalation: esc.id.clone(),
+            revision: invite.revision,
+            stage: invite.stage,
+            reviewer: reviewer.id.clone(),
+            action: LinkAction::Approve,
+            issued_at_ms: invite.issued_at_ms,
+            expires_at_ms: esc.expires_at.timestamp_millis(),
+        };
+        let link = |action| link_url(&self.config, &self.keys.sign(&claims.with_action(action)));
+        let risk = esc
+            .request
+            .risk
+            .as_ref()
+            .map(|r| format!("Risk {} · ", r.score))
+            .unwrap_or_default();
+        json!({
+            "esc": view,
+            "reviewer": {"name": reviewer.name, "email": reviewer.email},
+            "reason_text": reason_text(invite.reason, invite.stage),
+            "preheader": format!("{risk}decide by {}", view["deadline"]["utc"].as_str().unwrap_or_default()),
+            "links": {
+                "approve": link(LinkAction::Approve),
+                "conditions": link(LinkAction::Conditions),
+                "deny": link(LinkAction::Deny),
+            },
+        })
+    }
+
+    fn outcome_context(&self, esc: &Escalation, reviewer: &ReviewerProfile, now: Time) -> Value {
+        let view = view::escalation(&view::ViewInput {
+            esc,
+            config: &self.config,
+            dir: &self.dir,
+            recent: &[],
+            stage: esc.current_stage,
+            now,
+        });
+        let headline = view["decision"]["headline"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        json!({
+            "esc": view,
+            "reviewer": {"name": reviewer.name, "email": reviewer.email},
+            "preheader": headline,
+        })
+    }
+}
+
+/// Subject, template name (`email/NAME.{txt,html}`) and template context.
+type Parts = (String, &'static str, Value);
+
+/// The invitation a request intent carries.
+struct Invite {
+    stage: usize,
+    revision: u32,
+    issued_at_ms: i64,
+    reason: NotifyReason,
+}
+
+enum NotSent {
+    /// Retrying cannot help.
+    Never(String),
+    /// A transient problem on our side (the database).
+    Later(String),
+}
+
+/// Why this reviewer is hearing about it now, when that is news.
+fn reason_text(reason: NotifyReason, stage: usize) -> Option<String> {
+    match reason {
+        NotifyReason::StageStarted if stage == 0 => None,
+        NotifyReason::StageStarted => Some(format!(
+            "Stage {stage} is done; stage {} now needs a decision.",
+            stage + 1
+        )),
+        NotifyReason::Delegation => {
+            Some("Nobody has answered yet, so this request was widened to include you.".to_owned())
+        }
+        NotifyReason::SlaEscalation => Some(
+            "This stage is past its response time (SLA) and you are its escalation contact."
+                .to_owned(),
+        ),
+    }
+}
+
+/// The reviewer's mailbox; lettre quotes and encodes the name as needed.
+fn mailbox(reviewer: &ReviewerProfile) -> Result<Mailbox, NotSent> {
+    let address = reviewer
+        .email
+        .trim()
+        .parse::<lettre::Address>()
+        .map_err(|_| NotSent::Never(format!("{} is not an address", reviewer.email)))?;
+    Ok(Mailbox::new(
+        Some(message::one_line(&reviewer.name, 100)),
+        address,
+    ))
+}
+
+#[async_trait::async_trait]
+impl Channel for EmailChannel {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
+        if !esc.workflow.channels.iter().any(|c| c == "email") {
+            return Vec::new();
+        }
+        let mut items = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::NotifyReviewers {
+                    stage,
+                    reviewers,
+                    reason,
+                } => items.extend(
+                    reviewers
+                        .iter()
+                        .map(|r| self.item(esc, Intent::request(esc, r, *stage, *reason, ctx.now))),
+                ),
+                Effect::Decided if self.send_outcome => {
+                    items.extend(
+                        intent::asked(esc, ctx.dir)
+                            .into_iter()
+                            .map(|reviewer| self.item(esc, Intent::Outcome { reviewer })),
+                    );
+                }
+                _ => {}
+            }
+        }
+        items
+    }
+
+    async fn deliver(&self, item: &Item) -> Delivery {
+        let Ok(intent) = serde_json::from_value::<Intent>(item.payload.clone()) else {
+            return Delivery::Failed {
+                error: "malformed email item".into(),
+            };
+        };
+        let id = EscalationId(item.escalation_id.clone());
+        let esc = match store::escalations::get(&self.store.pool, &id).await {
+            Ok(Some(esc)) => esc,
+            Ok(None) => {
+                return Delivery::Failed {
+                    error: format!("escalation {id} not found"),
+                };
+            }
+            Err(e) => return retry(format!("loading the escalation: {e}")),
+        };
+        let message = match self.compose(&intent, &esc, &item.message_id).await {
+            Ok(m) => m,
+            Err(NotSent::Never(error)) => return Delivery::Failed { error },
+            Err(NotSent::Later(error)) => return retry(error),
+        };
+        match self.transport.send(&message, &item.message_id).await {
+            Ok(()) => Delivery::Delivered,
+            Err(e) if e.permanent => Delivery::Failed { error: e.message },
+            Err(e) => retry(e.message),
+        }
+    }
+
+    fn audit_kinds(&self) -> (&'static str, &'static str) {
+        ("email_sent", "email_failed")
+    }
+}
+
+fn retry(error: String) -> Delivery {
+    Delivery::Retry {
+        error,
+        retry_after: None,
+    }
+}

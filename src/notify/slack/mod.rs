@@ -1,0 +1,143 @@
+//! The Slack channel: reviewers get a Block Kit message per stage round (DM or the
+//! stage's channel), and every message is kept true with `chat.update` as the
+//! escalation moves.
+//!
+//! Planning writes small intents ([`refs::Op`]) into the outbox inside the step's
+//! transaction; delivery loads the escalation fresh and renders it, so a message
+//! never shows a state older than the one it was delivered in. All items of an
+//! escalation share one ordering key, so an update never overtakes its post.
+
+pub mod api;
+pub mod blocks;
+mod deliver;
+pub mod kit;
+pub mod modals;
+pub mod mrkdwn;
+pub mod refs;
+
+use super::{Channel, Delivery, PlanContext, message_id};
+use crate::config::Config;
+use crate::domain::{Directory, Effect, Escalation, NotifyReason};
+use crate::store::Store;
+use crate::store::outbox::{Item, NewItem};
+use api::SlackApi;
+use refs::{Op, Target, round};
+use std::sync::Arc;
+
+pub struct SlackChannel {
+    api: Arc<SlackApi>,
+    config: Arc<Config>,
+    dir: Directory,
+    store: Store,
+}
+
+impl SlackChannel {
+    pub fn new(api: Arc<SlackApi>, config: Arc<Config>, store: Store) -> Self {
+        Self {
+            api,
+            dir: config.directory(),
+            config,
+            store,
+        }
+    }
+}
+
+/// Every Slack item of an escalation is delivered in order: posts before the updates after them.
+pub fn ordering_key(esc: &Escalation) -> String {
+    format!("slack:{}", esc.id)
+}
+
+#[async_trait::async_trait]
+impl Channel for SlackChannel {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    fn plan(&self, esc: &Escalation, effects: &[Effect], _ctx: &PlanContext<'_>) -> Vec<NewItem> {
+        if !esc.workflow.channels.iter().any(|c| c == "slack") {
+            return Vec::new();
+        }
+        let item = |kind: &str, op: Op| NewItem {
+            channel: "slack",
+            kind: kind.to_owned(),
+            ordering_key: ordering_key(esc),
+            payload: serde_json::to_value(op).unwrap_or_default(),
+            message_id: message_id(),
+        };
+        let mut items = Vec::new();
+        // Anything but a fresh stage changes what earlier messages should show.
+        let changed = effects.iter().any(|e| {
+            !matches!(
+                e,
+                Effect::NotifyReviewers {
+                    reason: NotifyReason::StageStarted,
+                    ..
+                }
+            )
+        });
+        if changed {
+            items.push(item("slack.sync", Op::Sync));
+        }
+        for effect in effects {
+            if let Effect::NotifyReviewers {
+                stage,
+                reviewers,
+                reason,
+            } = effect
+            {
+                for to in targets(esc, *stage, reviewers) {
+                    let op = Op::Post {
+                        stage: *stage,
+                        round: round(esc, *stage),
+                        reason: *reason,
+                        to,
+                    };
+                    items.push(item("slack.post", op));
+                }
+            }
+        }
+        items
+    }
+
+    async fn deliver(&self, item: &Item) -> Delivery {
+        let op: Op = match serde_json::from_value(item.payload.clone()) {
+            Ok(op) => op,
+            Err(e) => {
+                return Delivery::Failed {
+                    error: format!("malformed Slack item: {e}"),
+                };
+            }
+        };
+        let result = match op {
+            Op::Post {
+                stage,
+                round,
+                reason,
+                to,
+            } => self.post(item, stage, round, reason, to).await,
+            Op::Sync => self.sync(item).await,
+        };
+        match result {
+            Ok(()) => Delivery::Delivered,
+            Err(e) => e.into(),
+        }
+    }
+
+    fn audit_kinds(&self) -> (&'static str, &'static str) {
+        ("slack_delivered", "slack_failed")
+    }
+}
+
+/// A stage with a `slack_channel` gets one post there; otherwise each reviewer gets a DM.
+fn targets(esc: &Escalation, stage: usize, reviewers: &[crate::domain::ReviewerId]) -> Vec<Target> {
+    let channel = esc
+        .workflow
+        .stages
+        .get(stage)
+        .and_then(|s| s.slack_channel.clone())
+        .filter(|c| !c.trim().is_empty());
+    match channel {
+        Some(c) => vec![Target::Channel(c)],
+        None => reviewers.iter().cloned().map(Target::Reviewer).collect(),
+    }
+}

@@ -1,0 +1,151 @@
+//! Slack bookkeeping: the messages posted per escalation (for `chat.update`) and
+//! the Slack user ids found by email, so each reviewer is looked up once.
+
+use super::{Result, ms};
+use crate::domain::{ReviewerId, Time};
+use sqlx::SqlitePool;
+
+/// A message we posted and may have to update.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MessageRef {
+    pub id: i64,
+    pub escalation_id: String,
+    pub item_id: String,
+    pub stage: i64,
+    pub round: i64,
+    pub reviewer_id: Option<String>,
+    pub reason: String,
+    pub channel: String,
+    pub ts: String,
+    pub content_hash: String,
+}
+
+/// What a successful `chat.postMessage` leaves behind.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub escalation_id: &'a str,
+    pub item_id: &'a str,
+    pub stage: usize,
+    pub round: i64,
+    pub reviewer_id: Option<&'a str>,
+    pub reason: &'a str,
+    pub channel: &'a str,
+    pub ts: &'a str,
+    pub content_hash: &'a str,
+}
+
+/// Records a posted message. A second record for the same outbox item is ignored,
+/// so a retry after a lost acknowledgement cannot create a twin row.
+pub async fn record_message(pool: &SqlitePool, m: &NewMessage<'_>, now: Time) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO slack_messages (escalation_id, item_id, stage, round, reviewer_id, reason,
+                                     channel, ts, content_hash, posted_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (item_id) DO NOTHING",
+    )
+    .bind(m.escalation_id)
+    .bind(m.item_id)
+    .bind(m.stage as i64)
+    .bind(m.round)
+    .bind(m.reviewer_id)
+    .bind(m.reason)
+    .bind(m.channel)
+    .bind(m.ts)
+    .bind(m.content_hash)
+    .bind(ms(now))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The message an outbox item already posted, if any.
+pub async fn message_for_item(pool: &SqlitePool, item_id: &str) -> Result<Option<MessageRef>> {
+    Ok(sqlx::query_as(
+        "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
+         FROM slack_messages WHERE item_id = ?",
+    )
+    .bind(item_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Every message sent for an escalation, oldest first.
+pub async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<Vec<MessageRef>> {
+    Ok(sqlx::query_as(
+        "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
+         FROM slack_messages WHERE escalation_id = ? ORDER BY id",
+    )
+    .bind(escalation_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Remembers what a message now shows, after a successful `chat.update`.
+pub async fn mark_updated(pool: &SqlitePool, id: i64, content_hash: &str, now: Time) -> Result<()> {
+    sqlx::query("UPDATE slack_messages SET content_hash = ?, updated_at = ? WHERE id = ?")
+        .bind(content_hash)
+        .bind(ms(now))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The Slack user id found for this reviewer, as long as their email has not changed since.
+pub async fn cached_user(
+    pool: &SqlitePool,
+    reviewer: &ReviewerId,
+    email: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT slack_user FROM slack_users WHERE reviewer_id = ? AND email = ? COLLATE NOCASE",
+    )
+    .bind(reviewer.as_str())
+    .bind(email)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The reviewers a Slack user id was resolved to (normally at most one).
+pub async fn reviewers_for_user(
+    pool: &SqlitePool,
+    slack_user: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(
+        sqlx::query_as("SELECT reviewer_id, email FROM slack_users WHERE slack_user = ?")
+            .bind(slack_user)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Every cached reviewer → Slack user pair, for rendering mentions.
+pub async fn all_users(pool: &SqlitePool) -> Result<Vec<(String, String)>> {
+    Ok(
+        sqlx::query_as("SELECT reviewer_id, slack_user FROM slack_users")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+pub async fn remember_user(
+    pool: &SqlitePool,
+    reviewer: &ReviewerId,
+    email: &str,
+    slack_user: &str,
+    now: Time,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO slack_users (reviewer_id, email, slack_user, resolved_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (reviewer_id) DO UPDATE
+           SET email = excluded.email, slack_user = excluded.slack_user,
+               resolved_at = excluded.resolved_at",
+    )
+    .bind(reviewer.as_str())
+    .bind(email)
+    .bind(slack_user)
+    .bind(ms(now))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
