@@ -8,13 +8,13 @@ pub mod clock;
 pub mod config;
 /// The pure core: escalations, workflows and the engine. No I/O, no clock.
 pub mod domain;
-/// HTTP surfaces: agents, reviewers, ops; one error type.
+/// HTTP surfaces: agents, reviewers, Slack interactions, email links, ops; one error type.
 pub mod http;
 /// Outbound channels (callbacks, Slack, email) behind one pluggable trait.
 pub mod notify;
 /// The shell around the engine: one transaction per step.
 pub mod service;
-/// Signatures: Standard Webhooks and signed links.
+/// Signatures: Standard Webhooks and signed email links.
 pub mod signing;
 /// SQLite persistence: escalations, timers, outbox, audit chain.
 pub mod store;
