@@ -311,10 +311,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
 #[tokio::test]
 async fn escalations_are_private_to_their_agent() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     let get = |key: &'static str, id: String| {
         app.client
             .get(app.url(&format!("/v1/escalations/{id}")))
@@ -352,10 +349,7 @@ async fn escalations_are_private_to_their_agent() {
 #[tokio::test]
 async fn long_poll_returns_as_soon_as_the_decision_lands() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     let poll = app
         .client
         .get(app.url(&format!("/v1/escalations/{id}?wait=30")))
@@ -380,10 +374,7 @@ async fn long_poll_returns_as_soon_as_the_decision_lands() {
 #[tokio::test]
 async fn long_poll_gives_up_after_wait_with_the_pending_document() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     let started = Instant::now();
     let r = app
         .client
@@ -408,10 +399,7 @@ async fn long_poll_gives_up_after_wait_with_the_pending_document() {
 #[tokio::test]
 async fn cancel_ends_a_pending_escalation() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     let cancel = || {
         app.client
             .post(app.url(&format!("/v1/escalations/{id}/cancel")))
@@ -450,10 +438,7 @@ async fn cancel_ends_a_pending_escalation() {
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     app.approve(&id, "bob").await;
     let r = app.vote(&id, "carol", json!({"decision": "approve"})).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);

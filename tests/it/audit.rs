@@ -5,10 +5,7 @@ use countersign::store::audit::{Verdict, verify};
 use serde_json::json;
 
 async fn some_history(app: &TestApp) -> String {
-    let id = app.escalate("test.quorum").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.quorum").await;
     app.approve(&id, "alice").await;
     app.vote(&id, "alice", json!({"decision": "approve"})).await; // refused, audited
     app.vote(&id, "bob", json!({"decision": "deny", "comment": "no"}))

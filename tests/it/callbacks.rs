@@ -20,10 +20,7 @@ async fn app_with_receiver(manual_workers: bool) -> (TestApp, Receiver) {
 #[tokio::test]
 async fn the_decision_is_called_back_signed() {
     let (app, receiver) = app_with_receiver(false).await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     app.vote(
         &id,
         "bob",
@@ -83,10 +80,7 @@ async fn a_callback_url_in_the_request_wins_and_cancel_is_called_back() {
 async fn failed_callbacks_are_retried_with_backoff_under_the_same_webhook_id() {
     let (app, receiver) = app_with_receiver(true).await;
     receiver.fail_next(2, StatusCode::INTERNAL_SERVER_ERROR);
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     app.approve(&id, "bob").await;
 
     let first = app.deliver().await;
@@ -120,10 +114,7 @@ async fn failed_callbacks_are_retried_with_backoff_under_the_same_webhook_id() {
 async fn callbacks_are_given_up_after_max_age_and_recorded_as_failed() {
     let (app, receiver) = app_with_receiver(true).await;
     receiver.fail_next(1000, StatusCode::SERVICE_UNAVAILABLE);
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     app.approve(&id, "bob").await;
     assert_eq!(app.deliver().await.retried, 1);
     app.clock.advance(Duration::from_secs(2 * 3600));

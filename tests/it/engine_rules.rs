@@ -7,20 +7,14 @@ use serde_json::json;
 #[tokio::test]
 async fn quorum_needs_k_distinct_approvals_and_any_deny_blocks() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.quorum").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.quorum").await;
     let doc = app.approve(&id, "alice").await;
     assert_eq!(doc["status"], "pending");
     let doc = app.approve(&id, "bob").await;
     assert_eq!(doc["status"], "approved");
     assert_eq!(doc["decision"]["decided_by"], json!(["alice", "bob"]));
 
-    let id = app.escalate("test.quorum").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.quorum").await;
     app.approve(&id, "alice").await;
     let r = app
         .vote(
@@ -40,10 +34,7 @@ async fn quorum_needs_k_distinct_approvals_and_any_deny_blocks() {
 #[tokio::test]
 async fn three_stages_run_in_order_with_different_people() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.stages").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.stages").await;
     // Bob is a senior engineer: not eligible before stage 2 opens.
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
     assert_error(r, StatusCode::FORBIDDEN, "not_eligible").await;
@@ -69,10 +60,7 @@ async fn three_stages_run_in_order_with_different_people() {
 #[tokio::test]
 async fn a_deny_at_a_rollback_stage_returns_to_the_previous_stage() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.rollback").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.rollback").await;
     app.approve(&id, "alice").await;
     let r = app
         .vote(
@@ -102,10 +90,7 @@ async fn a_deny_at_a_rollback_stage_returns_to_the_previous_stage() {
 #[tokio::test]
 async fn approvers_must_come_from_different_departments_when_required() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.departments").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.departments").await;
     app.approve(&id, "alice").await; // Security
     let r = app.vote(&id, "erin", json!({"decision": "approve"})).await; // Security too
     assert_error(r, StatusCode::FORBIDDEN, "separation_of_duties").await;
@@ -116,10 +101,7 @@ async fn approvers_must_come_from_different_departments_when_required() {
 #[tokio::test]
 async fn required_role_and_department_are_enforced() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.required").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.required").await;
     let doc = app.status(&id).await;
     assert_eq!(doc["stages"][0]["eligible"], json!(["alice", "erin"]));
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
@@ -130,10 +112,7 @@ async fn required_role_and_department_are_enforced() {
 #[tokio::test]
 async fn conditions_from_every_approver_are_unioned_into_the_decision() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.quorum").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.quorum").await;
     let vote = |who: &'static str, conditions: serde_json::Value| {
         app.vote(
             &id,

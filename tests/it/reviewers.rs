@@ -136,10 +136,7 @@ async fn refusals_carry_their_codes_and_change_nothing() {
 #[tokio::test]
 async fn nobody_votes_in_two_stages() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.same-person").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.same-person").await;
     app.approve(&id, "bob").await;
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
     assert_error(r, StatusCode::FORBIDDEN, "separation_of_duties").await;
@@ -155,10 +152,7 @@ async fn twenty_concurrent_approvals_decide_once_and_call_back_once() {
         ..Options::default()
     })
     .await;
-    let id = app.escalate("test.race").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.race").await;
     let reviewers = ["alice", "bob", "carol", "dave", "erin", "frank"];
     let votes = (0..20).map(|i| {
         app.vote(

@@ -43,10 +43,7 @@ fn bodies() -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn garbage_never_gets_a_server_error() {
     let app = TestApp::spawn().await;
-    let id = app.escalate("test.single").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.single").await;
     let routes = [
         ("/v1/escalations".to_owned(), AGENT_KEY),
         ("/v1/webhooks/test-agent".to_owned(), AGENT_KEY),

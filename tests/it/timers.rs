@@ -17,10 +17,7 @@ fn manual() -> Options {
 #[tokio::test]
 async fn delegation_widens_the_pool_and_sla_escalates_to_the_target() {
     let app = TestApp::spawn_with(manual()).await;
-    let id = app.escalate("test.delegation").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.delegation").await;
     assert_eq!(
         app.status(&id).await["stages"][0]["eligible"],
         json!(["bob"])
@@ -50,10 +47,7 @@ async fn delegation_widens_the_pool_and_sla_escalates_to_the_target() {
 #[tokio::test]
 async fn timeout_denies_by_default_as_expired() {
     let app = TestApp::spawn_with(manual()).await;
-    let id = app.escalate("test.timeout").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.timeout").await;
     assert_eq!(app.advance(59 * MIN).await, 0);
     assert_eq!(app.advance(MIN).await, 1);
     let doc = app.status(&id).await;
@@ -73,10 +67,7 @@ async fn timeout_denies_by_default_as_expired() {
 #[tokio::test]
 async fn timeout_approves_only_when_the_workflow_says_so() {
     let app = TestApp::spawn_with(manual()).await;
-    let id = app.escalate("test.fail-open").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.fail-open").await;
     app.advance(61 * MIN).await;
     let doc = app.status(&id).await;
     assert_eq!(doc["status"], "approved");
@@ -125,10 +116,7 @@ async fn timers_that_came_due_while_down_fire_on_the_first_step() {
 #[tokio::test]
 async fn a_stray_due_row_is_re_armed_not_spun_on() {
     let app = TestApp::spawn_with(manual()).await;
-    let id = app.escalate("test.timeout").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.escalate_id("test.timeout").await;
     // A row that claims to be due while the state says otherwise.
     sqlx::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")
         .bind(&id)

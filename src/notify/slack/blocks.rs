@@ -437,16 +437,7 @@ fn recent_decisions(v: &View<'_>) -> Vec<String> {
     let mut items = vec!["*Recent decisions for this intent:*".to_owned()];
     items.extend(others.iter().filter_map(|e| {
         let d = e.decision.as_ref()?;
-        let by: Vec<String> = d
-            .decided_by
-            .iter()
-            .map(|w| escape(&decider_name(v.config, w)))
-            .collect();
-        let by = if by.is_empty() {
-            String::new()
-        } else {
-            format!(" by {}", by.join(", "))
-        };
+        let by = decided_by(v, d);
         Some(format!(
             "{} {} {}{by}",
             outcome_emoji(d.outcome),
@@ -565,17 +556,22 @@ fn closed_note(v: &View<'_>, s: &Scope) -> String {
     text
 }
 
-fn outcome(v: &View<'_>, d: &Decision) -> String {
-    let by: Vec<String> = d
+/// " by Alice, Bob" (escaped), or nothing for a decision no person made (a timeout).
+fn decided_by(v: &View<'_>, d: &Decision) -> String {
+    let names: Vec<String> = d
         .decided_by
         .iter()
         .map(|w| escape(&decider_name(v.config, w)))
         .collect();
-    let by = if by.is_empty() {
+    if names.is_empty() {
         String::new()
     } else {
-        format!(" by {}", by.join(", "))
-    };
+        format!(" by {}", names.join(", "))
+    }
+}
+
+fn outcome(v: &View<'_>, d: &Decision) -> String {
+    let by = decided_by(v, d);
     let mut text = format!(
         "{} *{}* {}{by}",
         outcome_emoji(d.outcome),

@@ -101,6 +101,14 @@ impl TestApp {
             .await
     }
 
+    /// Creates an escalation for `intent` and returns its id.
+    pub async fn escalate_id(&self, intent: &str) -> String {
+        self.escalate(intent).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     pub async fn escalate_with(&self, body: Value) -> Value {
         let r = self.create(body).await;
         assert_eq!(r.status(), StatusCode::CREATED, "create failed");
