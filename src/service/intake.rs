@@ -1,10 +1,15 @@
-//! Intake: pick the workflow, open the escalation, idempotently.
+//! Intake: pick the workflow, open the escalation, idempotently — with group commit, so
+//! concurrent intakes share one transaction (one fsync) and each is acknowledged only
+//! once that transaction is durable.
 
-use super::Service;
+use super::write::{self, StepRows};
+use super::{Service, Write};
 use crate::config::AgentConfig;
 use crate::domain::engine::{self, NewEscalation};
-use crate::domain::{Escalation, EscalationId, EscalationRequest};
+use crate::domain::{AgentId, Escalation, EscalationId, EscalationRequest, Step, Time};
 use crate::store::{self, StoreError};
+use std::collections::HashMap;
+use tokio::sync::oneshot;
 
 pub enum Intake {
     Created(Escalation),
@@ -20,6 +25,20 @@ pub enum IntakeError {
     Store(#[from] StoreError),
 }
 
+/// One intake waiting for a group commit, already worked out.
+pub struct Job {
+    agent: AgentId,
+    key: Option<String>,
+    plan: Planned,
+    reply: oneshot::Sender<Result<Intake, IntakeError>>,
+}
+
+/// What one request comes to, before anything is written.
+enum Planned {
+    Created(Box<(Step, StepRows)>),
+    NoWorkflow { intent: String, risk: String },
+}
+
 impl Service {
     pub async fn submit(
         &self,
@@ -27,34 +46,139 @@ impl Service {
         request: EscalationRequest,
         idempotency_key: Option<String>,
     ) -> Result<Intake, IntakeError> {
+        // The engine's opening step and its encoded rows are worked out here, on the
+        // request's own task, so the group's leader only checks keys and writes.
+        let plan = self.plan(agent, request, idempotency_key.clone(), self.now())?;
+        let make = |reply| Job {
+            agent: agent.id.clone(),
+            key: idempotency_key,
+            plan,
+            reply,
+        };
+        let service = self.clone();
+        let commit = move |jobs| {
+            let service = service.clone();
+            async move { service.commit_intakes(jobs).await }
+        };
+        self.intake.submit(make, commit).await.unwrap_or_else(|_| {
+            // The committing task died: nothing was acknowledged.
+            Err(IntakeError::Store(sqlx::Error::WorkerCrashed.into()))
+        })
+    }
+
+    /// Commits a group in one transaction. If the transaction fails, each job is retried
+    /// alone, so one bad job cannot fail the others (nothing of the group was written).
+    async fn commit_intakes(&self, jobs: Vec<Job>) {
+        let (jobs, replies): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|j| ((j.agent, j.key, j.plan), j.reply))
+            .unzip();
+        let answers = match self.open_all(&jobs).await {
+            Ok(repeats) => jobs
+                .into_iter()
+                .zip(repeats)
+                .map(|((_, _, plan), repeat)| self.answer(plan, repeat))
+                .collect(),
+            Err(e) if jobs.len() == 1 => vec![Err(e.into())],
+            Err(_) => {
+                let mut answers = Vec::new();
+                for job in jobs {
+                    let one = [job];
+                    answers.push(match self.open_all(&one).await {
+                        Ok(mut repeats) => {
+                            let [(_, _, plan)] = one;
+                            self.answer(plan, repeats.pop().flatten())
+                        }
+                        Err(e) => Err(e.into()),
+                    });
+                }
+                answers
+            }
+        };
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Writes every job that opens a new escalation, in one transaction, and returns for
+    /// each job the escalation it repeats, if it does. The idempotency keys are checked
+    /// inside the transaction (so two concurrent repeats cannot both create); a repeat —
+    /// of an earlier request, or of one earlier in this very group — writes nothing.
+    async fn open_all(
+        &self,
+        jobs: &[(AgentId, Option<String>, Planned)],
+    ) -> Result<Vec<Option<Escalation>>, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let keys: Vec<(&AgentId, &str)> = jobs
+            .iter()
+            .filter_map(|(agent, key, _)| Some((agent, key.as_deref()?)))
+            .collect();
+        let mut known: HashMap<(AgentId, String), Escalation> =
+            store::escalations::find_by_idempotency_keys(&mut tx, &keys)
+                .await?
+                .into_iter()
+                .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
+                .collect();
+        let mut repeats = Vec::with_capacity(jobs.len());
+        let mut rows: Vec<&StepRows> = Vec::new();
+        for (agent, key, plan) in jobs {
+            let key = key.as_ref().map(|k| (agent.clone(), k.clone()));
+            let repeat = key.as_ref().and_then(|k| known.get(k)).cloned();
+            if let (None, Planned::Created(created)) = (&repeat, plan) {
+                rows.push(&created.1);
+                if let Some(key) = key {
+                    known.insert(key, created.0.escalation.clone());
+                }
+            }
+            repeats.push(repeat);
+        }
+        write::write_rows(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(repeats)
+    }
+
+    /// The answer to a committed job; wakes whoever waits on a new escalation.
+    fn answer(&self, plan: Planned, repeat: Option<Escalation>) -> Result<Intake, IntakeError> {
+        if let Some(esc) = repeat {
+            return Ok(Intake::Existing(esc));
+        }
+        match plan {
+            Planned::Created(created) => {
+                let (step, _) = *created;
+                metrics::counter!("countersign_escalations_created_total", "workflow" => step.escalation.workflow.id.clone())
+                    .increment(1);
+                self.committed(&step);
+                Ok(Intake::Created(step.escalation))
+            }
+            Planned::NoWorkflow { intent, risk } => {
+                metrics::counter!("countersign_intake_refused_total", "code" => "no_workflow")
+                    .increment(1);
+                Err(IntakeError::NoWorkflow { intent, risk })
+            }
+        }
+    }
+
+    /// The workflow that governs the request (none: fail closed), the opening step and
+    /// its encoded rows.
+    fn plan(
+        &self,
+        agent: &AgentConfig,
+        request: EscalationRequest,
+        idempotency_key: Option<String>,
+        now: Time,
+    ) -> Result<Planned, StoreError> {
         let workflow = self
             .config
             .select_workflow(&agent.id, &request.intent, request.risk_score())
             .cloned();
-        let mut tx = self.store.begin().await?;
-        // Checked inside the write transaction, so two concurrent repeats cannot both create.
-        let existing = match &idempotency_key {
-            Some(key) => {
-                store::escalations::find_by_idempotency_key(&mut tx, &agent.id, key).await?
-            }
-            None => None,
-        };
-        if let Some(existing) = existing {
-            tx.rollback().await?;
-            return Ok(Intake::Existing(existing));
-        }
         let Some(workflow) = workflow else {
-            tx.rollback().await?;
-            metrics::counter!("countersign_intake_refused_total", "code" => "no_workflow")
-                .increment(1);
-            return Err(IntakeError::NoWorkflow {
+            return Ok(Planned::NoWorkflow {
                 risk: request
                     .risk_score()
                     .map_or("unknown".into(), |s| s.to_string()),
                 intent: request.intent,
             });
         };
-        let now = self.now();
         let new = NewEscalation {
             id: EscalationId::generate(),
             agent_id: agent.id.clone(),
@@ -62,12 +186,12 @@ impl Service {
             idempotency_key,
         };
         let step = engine::start(new, workflow, &self.dir, now);
-        self.persist(&mut tx, &step, now, true).await?;
-        tx.commit().await?;
-        metrics::counter!("countersign_escalations_created_total", "workflow" => step.escalation.workflow.id.clone())
-            .increment(1);
-        self.committed(&step);
-        Ok(Intake::Created(step.escalation))
+        let rows = self.encode(&Write {
+            step: &step,
+            now,
+            is_new: true,
+        })?;
+        Ok(Planned::Created(Box::new((step, rows))))
     }
 }
 

@@ -1,19 +1,23 @@
 //! The shell around the engine: loads state, runs one engine step, and commits the new state,
-//! its audit events, outbox rows, timers and pending reviews in one transaction.
+//! its audit events, outbox rows, timers and pending reviews in one transaction — shared by
+//! concurrent steps (group commit) and by batches of timer ticks.
 
 mod apply;
+mod group;
 mod intake;
 mod signals;
+mod write;
 
-pub use apply::ApplyError;
+pub use apply::{ApplyError, PreparedTicks};
 pub use intake::{Intake, IntakeError};
 pub use signals::Signals;
+pub use write::{StepRows, Write};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Directory, Escalation, EscalationId, Step, Time, eligibility, timers};
-use crate::notify::{Notifier, PlanContext};
-use crate::store::{self, Store, Tx};
+use crate::domain::{Directory, Escalation, EscalationId, Step, Time};
+use crate::notify::Notifier;
+use crate::store::{self, Store};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -24,6 +28,9 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub notifier: Notifier,
     pub signals: Signals,
+    /// Intakes and events waiting for the next group commit.
+    intake: Arc<group::Group<intake::Job>>,
+    events: Arc<group::Group<apply::Job>>,
 }
 
 impl Service {
@@ -40,6 +47,8 @@ impl Service {
             clock,
             notifier,
             signals: Signals::new(),
+            intake: Arc::new(group::Group::new()),
+            events: Arc::new(group::Group::new()),
         }
     }
 
@@ -49,36 +58,6 @@ impl Service {
 
     pub async fn get(&self, id: &EscalationId) -> store::Result<Option<Escalation>> {
         store::escalations::get(&self.store.pool, id).await
-    }
-
-    /// Writes everything an accepted step produced inside the caller's transaction.
-    /// `is_new` inserts instead of updating. The one write path for every step; public
-    /// so the benchmark seeds its rows through it too.
-    pub async fn persist(
-        &self,
-        tx: &mut Tx,
-        step: &Step,
-        now: Time,
-        is_new: bool,
-    ) -> store::Result<()> {
-        let esc = &step.escalation;
-        if is_new {
-            store::escalations::insert(tx, esc).await?;
-        } else {
-            store::escalations::update(tx, esc).await?;
-        }
-        let eligible = eligibility::eligible(esc, &self.dir);
-        store::escalations::replace_pending_reviews(tx, &esc.id, &eligible).await?;
-        store::timers::replace(tx, &esc.id, &timers::derive(esc)).await?;
-        store::audit::append(tx, Some(esc.id.as_str()), now, &step.audit).await?;
-        let ctx = PlanContext {
-            config: &self.config,
-            dir: &self.dir,
-            now,
-        };
-        let items = self.notifier.plan(esc, &step.effects, &ctx);
-        store::outbox::enqueue(tx, esc.id.as_str(), now, &items).await?;
-        Ok(())
     }
 
     /// After a commit: wake whoever waits on this escalation and the workers.

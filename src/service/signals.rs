@@ -3,13 +3,16 @@
 
 use crate::domain::EscalationId;
 use std::sync::Arc;
-use tokio::sync::{Notify, broadcast};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, watch};
 
 #[derive(Clone)]
 pub struct Signals {
     decided: broadcast::Sender<EscalationId>,
     timers: Arc<Notify>,
     outbox: Arc<Notify>,
+    /// True while the timer worker works through a backlog (more than one batch due).
+    backlog: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Signals {
@@ -24,6 +27,7 @@ impl Signals {
             decided: broadcast::channel(1024).0,
             timers: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
+            backlog: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -50,5 +54,17 @@ impl Signals {
 
     pub fn outbox(&self) -> &Notify {
         &self.outbox
+    }
+
+    pub fn set_timer_backlog(&self, busy: bool) {
+        self.backlog.send_replace(busy);
+    }
+
+    /// Waits (at most `limit`) while the timer worker has a backlog: deciding comes
+    /// before telling, so on two cores a burst of timeouts is not slowed down by the
+    /// deliveries of the decisions it has just made; they follow right after.
+    pub async fn timer_backlog_cleared(&self, limit: Duration) {
+        let mut rx = self.backlog.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|busy| !busy)).await;
     }
 }

@@ -1,41 +1,125 @@
 //! Escalation rows: the aggregate as JSON plus the columns queries filter on.
 
-use super::{Result, StoreError, Tx, ms};
+use super::{Result, StoreError, Tx, batch, ms};
 use crate::domain::{AgentId, Escalation, EscalationId, ReviewerId};
-use sqlx::{Executor, Sqlite, SqlitePool};
+use sqlx::{Executor, Row, Sqlite, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
 
-pub async fn insert(tx: &mut Tx, esc: &Escalation) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO escalations (id, agent_id, idempotency_key, workflow_id, intent, status,
-                                  revision, created_at, decided_at, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+/// What waits on a reviewer: the `pending_reviews` primary key (reviewer, escalation)
+/// gives both the filter and the order.
+pub(super) const PENDING_FOR_REVIEWER: &str =
+    "SELECT e.state FROM pending_reviews p JOIN escalations e ON e.id = p.escalation_id
+     WHERE p.reviewer_id = ? ORDER BY p.escalation_id LIMIT ?";
+/// The latest decisions for an intent, through `escalations_intent_decided`.
+pub(super) const RECENT_DECISIONS: &str =
+    "SELECT state FROM escalations WHERE intent = ? AND decided_at IS NOT NULL
+     ORDER BY decided_at DESC LIMIT ?";
+
+/// New state for `n` escalations, matched on the primary key.
+pub(super) fn update_sql(n: usize) -> String {
+    format!(
+        "WITH v (id, status, revision, decided_at, state) AS (VALUES {})
+         UPDATE escalations
+         SET status = v.status, revision = v.revision, decided_at = v.decided_at,
+             state = v.state
+         FROM v WHERE escalations.id = v.id",
+        batch::values(n, 5)
     )
-    .bind(esc.id.as_str())
-    .bind(esc.agent_id.as_str())
-    .bind(esc.idempotency_key.as_deref())
-    .bind(&esc.workflow.id)
-    .bind(&esc.request.intent)
-    .bind(esc.status.as_str())
-    .bind(esc.revision)
-    .bind(ms(esc.created_at))
-    .bind(esc.decision.as_ref().map(|d| ms(d.decided_at)))
-    .bind(encode(esc)?)
-    .execute(&mut **tx)
-    .await?;
+}
+
+/// `columns` of `n` escalations by id.
+pub(super) fn by_ids_sql(columns: &str, n: usize) -> String {
+    format!(
+        "SELECT {columns} FROM escalations WHERE id IN ({})",
+        batch::list(n)
+    )
+}
+
+/// The escalations `n` (agent, idempotency key) pairs created, through the unique
+/// partial index `escalations_idempotency`.
+pub(super) fn idempotency_sql(n: usize) -> String {
+    format!(
+        "WITH k (agent_id, idempotency_key) AS (VALUES {})
+         SELECT e.state FROM k CROSS JOIN escalations AS e
+         WHERE e.agent_id = k.agent_id AND e.idempotency_key = k.idempotency_key",
+        batch::values(n, 2)
+    )
+}
+
+/// An escalation as stored: the columns queries filter on and the encoded aggregate.
+/// Encoding is CPU work done before the write transaction, not while holding it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: EscalationId,
+    agent_id: String,
+    idempotency_key: Option<String>,
+    workflow_id: String,
+    intent: String,
+    status: &'static str,
+    revision: u32,
+    created_at: i64,
+    decided_at: Option<i64>,
+    state: String,
+}
+
+impl Record {
+    pub fn encode(e: &Escalation) -> Result<Self> {
+        Ok(Self {
+            id: e.id.clone(),
+            agent_id: e.agent_id.to_string(),
+            idempotency_key: e.idempotency_key.clone(),
+            workflow_id: e.workflow.id.clone(),
+            intent: e.request.intent.clone(),
+            status: e.status.as_str(),
+            revision: e.revision,
+            created_at: ms(e.created_at),
+            decided_at: e.decision.as_ref().map(|d| ms(d.decided_at)),
+            state: encode(e)?,
+        })
+    }
+}
+
+/// Inserts new escalations, a few multi-row statements for the whole batch.
+pub async fn insert(tx: &mut Tx, records: &[&Record]) -> Result<()> {
+    for chunk in batch::chunks(records) {
+        let mut q = batch::query(format!(
+            "INSERT INTO escalations (id, agent_id, idempotency_key, workflow_id, intent, status,
+                                      revision, created_at, decided_at, state)
+             VALUES {}",
+            batch::values(chunk.len(), 10)
+        ));
+        for r in chunk {
+            q = q
+                .bind(r.id.as_str())
+                .bind(r.agent_id.as_str())
+                .bind(r.idempotency_key.as_deref())
+                .bind(r.workflow_id.as_str())
+                .bind(r.intent.as_str())
+                .bind(r.status)
+                .bind(r.revision)
+                .bind(r.created_at)
+                .bind(r.decided_at)
+                .bind(r.state.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-pub async fn update(tx: &mut Tx, esc: &Escalation) -> Result<()> {
-    sqlx::query(
-        "UPDATE escalations SET status = ?, revision = ?, decided_at = ?, state = ? WHERE id = ?",
-    )
-    .bind(esc.status.as_str())
-    .bind(esc.revision)
-    .bind(esc.decision.as_ref().map(|d| ms(d.decided_at)))
-    .bind(encode(esc)?)
-    .bind(esc.id.as_str())
-    .execute(&mut **tx)
-    .await?;
+/// Writes the new state of existing escalations, a few statements for the whole batch.
+pub async fn update(tx: &mut Tx, records: &[&Record]) -> Result<()> {
+    for chunk in batch::chunks(records) {
+        let mut q = batch::query(update_sql(chunk.len()));
+        for r in chunk {
+            q = q
+                .bind(r.id.as_str())
+                .bind(r.status)
+                .bind(r.revision)
+                .bind(r.decided_at)
+                .bind(r.state.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -50,37 +134,90 @@ where
     state.map(|s| decode(&s)).transpose()
 }
 
-pub async fn find_by_idempotency_key(
-    tx: &mut Tx,
-    agent: &AgentId,
-    key: &str,
-) -> Result<Option<Escalation>> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM escalations WHERE agent_id = ? AND idempotency_key = ?",
-    )
-    .bind(agent.as_str())
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    state.map(|s| decode(&s)).transpose()
+/// Several escalations, on a pooled connection (a snapshot to work from) or inside the
+/// write transaction that will change them. Unknown ids are absent from the answer.
+pub async fn get_many(
+    conn: &mut SqliteConnection,
+    ids: &[EscalationId],
+) -> Result<Vec<Escalation>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in batch::chunks(ids) {
+        let mut q = batch::query(by_ids_sql("state", chunk.len()));
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            found.push(decode(&row.try_get::<String, _>(0)?)?);
+        }
+    }
+    Ok(found)
 }
 
-/// Rewrites who may vote on this escalation now.
+/// The current revision of each of these escalations, to check that work done on an
+/// earlier snapshot still applies.
+pub async fn revisions(tx: &mut Tx, ids: &[EscalationId]) -> Result<HashMap<EscalationId, u32>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in batch::chunks(ids) {
+        let mut q = batch::query(by_ids_sql("id, revision", chunk.len()));
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            found.insert(EscalationId(row.try_get(0)?), row.try_get(1)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The escalations these (agent, idempotency key) pairs created, if any, through the
+/// unique index on the pair.
+pub async fn find_by_idempotency_keys(
+    tx: &mut Tx,
+    keys: &[(&AgentId, &str)],
+) -> Result<Vec<Escalation>> {
+    let mut found = Vec::new();
+    for chunk in batch::chunks(keys) {
+        let mut q = batch::query(idempotency_sql(chunk.len()));
+        for (agent, key) in chunk {
+            q = q.bind(agent.as_str()).bind(*key);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            found.push(decode(&row.try_get::<String, _>(0)?)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Rewrites who may vote on these escalations now: the rows of those that had some
+/// (`existing`) are cleared, then every new row is inserted.
 pub async fn replace_pending_reviews(
     tx: &mut Tx,
-    id: &EscalationId,
-    reviewers: &[ReviewerId],
+    existing: &[&EscalationId],
+    reviews: &[(&EscalationId, &[ReviewerId])],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM pending_reviews WHERE escalation_id = ?")
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    for r in reviewers {
-        sqlx::query("INSERT INTO pending_reviews (reviewer_id, escalation_id) VALUES (?, ?)")
-            .bind(r.as_str())
-            .bind(id.as_str())
-            .execute(&mut **tx)
-            .await?;
+    for chunk in batch::chunks(existing) {
+        let mut q = batch::query(format!(
+            "DELETE FROM pending_reviews WHERE escalation_id IN ({})",
+            batch::list(chunk.len())
+        ));
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let rows: Vec<(&ReviewerId, &EscalationId)> = reviews
+        .iter()
+        .flat_map(|(id, reviewers)| reviewers.iter().map(move |r| (r, *id)))
+        .collect();
+    for chunk in batch::chunks(&rows) {
+        let mut q = batch::query(format!(
+            "INSERT INTO pending_reviews (reviewer_id, escalation_id) VALUES {}",
+            batch::values(chunk.len(), 2)
+        ));
+        for (reviewer, id) in chunk {
+            q = q.bind(reviewer.as_str()).bind(id.as_str());
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -91,14 +228,11 @@ pub async fn pending_for_reviewer(
     reviewer: &ReviewerId,
     limit: u32,
 ) -> Result<Vec<Escalation>> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT e.state FROM pending_reviews p JOIN escalations e ON e.id = p.escalation_id
-         WHERE p.reviewer_id = ? ORDER BY p.escalation_id LIMIT ?",
-    )
-    .bind(reviewer.as_str())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<String> = sqlx::query_scalar(PENDING_FOR_REVIEWER)
+        .bind(reviewer.as_str())
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(|s| decode(s)).collect()
 }
 
@@ -107,14 +241,11 @@ pub async fn recent_decisions<'e, E>(db: E, intent: &str, limit: u32) -> Result<
 where
     E: Executor<'e, Database = Sqlite>,
 {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT state FROM escalations WHERE intent = ? AND decided_at IS NOT NULL
-         ORDER BY decided_at DESC LIMIT ?",
-    )
-    .bind(intent)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<String> = sqlx::query_scalar(RECENT_DECISIONS)
+        .bind(intent)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     rows.iter().map(|s| decode(s)).collect()
 }
 

@@ -1,6 +1,6 @@
 //! The durable outbox: deliveries written with the state change that caused them, claimed and retried by the outbox worker.
 
-use super::{Result, Store, Tx, from_ms, ms};
+use super::{Result, Store, Tx, batch, from_ms, ms};
 use crate::domain::Time;
 use serde_json::Value;
 use sqlx::SqlitePool;
@@ -43,26 +43,74 @@ struct Row {
     attempts: i64,
 }
 
-pub async fn enqueue(tx: &mut Tx, escalation_id: &str, now: Time, items: &[NewItem]) -> Result<()> {
-    for item in items {
-        sqlx::query(
+/// A planned item encoded for its row, before the write transaction.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    escalation_id: String,
+    channel: &'static str,
+    kind: String,
+    ordering_key: String,
+    payload: String,
+    message_id: String,
+    created_at: i64,
+}
+
+impl Queued {
+    pub fn new(escalation_id: &str, now: Time, item: NewItem) -> Self {
+        Self {
+            escalation_id: escalation_id.to_owned(),
+            channel: item.channel,
+            kind: item.kind,
+            ordering_key: item.ordering_key,
+            payload: item.payload.to_string(),
+            message_id: item.message_id,
+            created_at: ms(now),
+        }
+    }
+}
+
+/// Enqueues items, a few multi-row statements for the whole batch. Ids follow the order
+/// given: items sharing an ordering key are delivered in id order.
+pub async fn enqueue(tx: &mut Tx, items: &[&Queued]) -> Result<()> {
+    for chunk in batch::chunks(items) {
+        let mut q = batch::query(format!(
             "INSERT INTO outbox (escalation_id, channel, kind, ordering_key, payload, message_id,
                                  created_at, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(escalation_id)
-        .bind(item.channel)
-        .bind(&item.kind)
-        .bind(&item.ordering_key)
-        .bind(item.payload.to_string())
-        .bind(&item.message_id)
-        .bind(ms(now))
-        .bind(ms(now))
-        .execute(&mut **tx)
-        .await?;
+             VALUES {}",
+            batch::values(chunk.len(), 8)
+        ));
+        for item in chunk {
+            q = q
+                .bind(item.escalation_id.as_str())
+                .bind(item.channel)
+                .bind(item.kind.as_str())
+                .bind(item.ordering_key.as_str())
+                .bind(item.payload.as_str())
+                .bind(item.message_id.as_str())
+                .bind(item.created_at)
+                .bind(item.created_at);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
+
+/// Ready items, oldest first, skipping any whose ordering key has an earlier open item:
+/// the partial index `outbox_ready` holds only open items, `outbox_open_by_key` answers
+/// the ordering check.
+pub(super) const CLAIM: &str =
+    "SELECT o.id, o.escalation_id, o.channel, o.kind, o.payload, o.message_id,
+            o.created_at, o.attempts + 1 AS attempts
+     FROM outbox o
+     WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ?
+       AND NOT EXISTS (
+         SELECT 1 FROM outbox p
+         WHERE p.ordering_key = o.ordering_key AND p.id < o.id
+           AND p.delivered_at IS NULL AND p.failed_at IS NULL)
+     ORDER BY o.next_attempt_at, o.id LIMIT ?";
+/// When the next open item is due: the first entry of `outbox_ready`.
+pub(super) const NEXT_READY: &str =
+    "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL";
 
 impl Store {
     /// Claims up to `limit` ready items: each is leased for `lease` (pushed
@@ -70,30 +118,23 @@ impl Store {
     /// losing it. An item waits while an earlier one with its ordering key is open.
     pub async fn claim_outbox(&self, now: Time, limit: u32, lease: Duration) -> Result<Vec<Item>> {
         let mut tx = self.begin().await?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT o.id, o.escalation_id, o.channel, o.kind, o.payload, o.message_id,
-                    o.created_at, o.attempts + 1 AS attempts
-             FROM outbox o
-             WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= ?
-               AND NOT EXISTS (
-                 SELECT 1 FROM outbox p
-                 WHERE p.ordering_key = o.ordering_key AND p.id < o.id
-                   AND p.delivered_at IS NULL AND p.failed_at IS NULL)
-             ORDER BY o.next_attempt_at, o.id LIMIT ?",
-        )
-        .bind(ms(now))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let lease_until = ms(now) + lease.as_millis() as i64;
-        for row in &rows {
-            sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-            )
-            .bind(lease_until)
-            .bind(row.id)
-            .execute(&mut *tx)
+        let rows: Vec<Row> = sqlx::query_as(CLAIM)
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
             .await?;
+        let lease_until = ms(now) + lease.as_millis() as i64;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        for chunk in batch::chunks(&ids) {
+            let mut q = batch::query(format!(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN ({})",
+                batch::list(chunk.len())
+            ))
+            .bind(lease_until);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(rows
@@ -112,21 +153,28 @@ impl Store {
     }
 }
 
-pub async fn mark_delivered(tx: &mut Tx, id: i64, now: Time) -> Result<()> {
-    sqlx::query("UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id = ?")
-        .bind(ms(now))
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+/// Marks items delivered, a few statements for the whole batch.
+pub async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Result<()> {
+    for chunk in batch::chunks(ids) {
+        let mut q = batch::query(format!(
+            "UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id IN ({})",
+            batch::list(chunk.len())
+        ))
+        .bind(ms(now));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-pub async fn mark_retry(pool: &SqlitePool, id: i64, at: Time, error: &str) -> Result<()> {
+pub async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<()> {
     sqlx::query("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?")
         .bind(ms(at))
         .bind(error)
         .bind(id)
-        .execute(pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
@@ -152,10 +200,6 @@ pub async fn depth(pool: &SqlitePool) -> Result<i64> {
 
 /// When the next item becomes ready, so the worker sleeps until then.
 pub async fn next_ready(pool: &SqlitePool) -> Result<Option<Time>> {
-    let at: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await?;
+    let at: Option<i64> = sqlx::query_scalar(NEXT_READY).fetch_one(pool).await?;
     Ok(at.map(from_ms))
 }

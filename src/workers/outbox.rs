@@ -23,7 +23,9 @@ pub struct Outcome {
     pub more: bool,
 }
 
-/// Claims every ready item, delivers them concurrently and records each result.
+/// Claims every ready item, delivers them concurrently and records the results:
+/// whatever has finished by the time one result is in is recorded in one transaction,
+/// so a burst of deliveries costs a few commits rather than one each.
 pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
     let items = service.store.claim_outbox(now, BATCH, LEASE).await?;
     let mut outcome = Outcome {
@@ -43,14 +45,28 @@ pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
             (item, result)
         });
     }
-    while let Some(joined) = attempts.join_next().await {
-        let Ok((item, result)) = joined else {
-            continue; // A panicking delivery stays leased and is retried after the lease.
-        };
-        match record(service, &item, result, service.now()).await? {
-            Recorded::Delivered => outcome.delivered += 1,
-            Recorded::Retried => outcome.retried += 1,
-            Recorded::Failed => outcome.failed += 1,
+    while let Some(first) = attempts.join_next().await {
+        let mut finished = vec![first];
+        while let Some(more) = attempts.try_join_next() {
+            finished.push(more);
+        }
+        let now = service.now();
+        // A panicking delivery stays leased and is retried after the lease.
+        let judged: Vec<(Item, Recorded)> = finished
+            .into_iter()
+            .flatten()
+            .map(|(item, result)| {
+                let recorded = judge(service, &item, result, now);
+                (item, recorded)
+            })
+            .collect();
+        record(service, &judged, now).await?;
+        for (_, recorded) in &judged {
+            match recorded {
+                Recorded::Delivered => outcome.delivered += 1,
+                Recorded::Retried { .. } => outcome.retried += 1,
+                Recorded::Failed { .. } => outcome.failed += 1,
+            }
         }
     }
     metrics::gauge!("countersign_outbox_depth")
@@ -60,29 +76,15 @@ pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
 
 enum Recorded {
     Delivered,
-    Retried,
-    Failed,
+    Retried { at: Time, error: String },
+    Failed { error: String },
 }
 
-async fn record(
-    service: &Service,
-    item: &Item,
-    result: Delivery,
-    now: Time,
-) -> store::Result<Recorded> {
-    let (ok_kind, failed_kind) = service
-        .notifier
-        .channel(&item.channel)
-        .map_or(("notified", "notification_failed"), |c| c.audit_kinds());
+/// What a delivery result means for its item: done, again later (backoff), or given up.
+fn judge(service: &Service, item: &Item, result: Delivery, now: Time) -> Recorded {
     let delivery = &service.config.delivery;
     let error = match result {
-        Delivery::Delivered => {
-            let mut tx = service.store.begin().await?;
-            outbox::mark_delivered(&mut tx, item.id, now).await?;
-            audit(&mut tx, item, ok_kind, None, now).await?;
-            tx.commit().await?;
-            return Ok(Recorded::Delivered);
-        }
+        Delivery::Delivered => return Recorded::Delivered,
         Delivery::Failed { error } => error,
         Delivery::Retry { error, retry_after } => {
             let age = (now - item.created_at).to_std().unwrap_or_default();
@@ -96,38 +98,70 @@ async fn record(
                 });
                 let at = crate::domain::timers::after(now, wait);
                 tracing::warn!(channel = %item.channel, item = item.id, attempts = item.attempts, error = %error, "delivery failed; will retry");
-                outbox::mark_retry(&service.store.pool, item.id, at, &error).await?;
-                return Ok(Recorded::Retried);
+                return Recorded::Retried { at, error };
             }
             format!("gave up after {} attempts: {error}", item.attempts)
         }
     };
     tracing::error!(channel = %item.channel, item = item.id, error = %error, "delivery failed for good");
-    let mut tx = service.store.begin().await?;
-    outbox::mark_failed(&mut tx, item.id, now, &error).await?;
-    audit(&mut tx, item, failed_kind, Some(&error), now).await?;
-    tx.commit().await?;
-    Ok(Recorded::Failed)
+    Recorded::Failed { error }
 }
 
-async fn audit(
-    tx: &mut store::Tx,
-    item: &Item,
-    kind: &'static str,
-    error: Option<&str>,
-    now: Time,
-) -> store::Result<()> {
-    let record = AuditRecord::new(
+/// Records the results in one transaction, with an audit event for every item delivered
+/// or given up.
+async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> store::Result<()> {
+    let mut tx = service.store.begin().await?;
+    let delivered: Vec<i64> = judged
+        .iter()
+        .filter(|(_, r)| matches!(r, Recorded::Delivered))
+        .map(|(item, _)| item.id)
+        .collect();
+    outbox::mark_delivered(&mut tx, &delivered, now).await?;
+    let mut audits = Vec::new();
+    for (item, recorded) in judged {
+        let (ok_kind, failed_kind) = service
+            .notifier
+            .channel(&item.channel)
+            .map_or(("notified", "notification_failed"), |c| c.audit_kinds());
+        match recorded {
+            Recorded::Delivered => audits.push((item, audit(item, ok_kind, None))),
+            Recorded::Retried { at, error } => {
+                outbox::mark_retry(&mut tx, item.id, *at, error).await?;
+            }
+            Recorded::Failed { error } => {
+                outbox::mark_failed(&mut tx, item.id, now, error).await?;
+                audits.push((item, audit(item, failed_kind, Some(error))));
+            }
+        }
+    }
+    let entries: Vec<_> = audits
+        .iter()
+        .map(|(item, record)| store::audit::Entry {
+            escalation_id: Some(&item.escalation_id),
+            at: now,
+            records: std::slice::from_ref(record),
+        })
+        .collect();
+    store::audit::append_all(&mut tx, &entries).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn audit(item: &Item, kind: &'static str, error: Option<&str>) -> AuditRecord {
+    AuditRecord::new(
         kind,
         None,
         json!({"channel": item.channel, "kind": item.kind, "message_id": item.message_id,
                "attempts": item.attempts, "error": error}),
-    );
-    store::audit::append(tx, Some(&item.escalation_id), now, &[record]).await
+    )
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) {
     loop {
+        service
+            .signals
+            .timer_backlog_cleared(Duration::from_secs(2))
+            .await;
         let now = service.now();
         match run_once(&service, now).await {
             Ok(Outcome { more: true, .. }) => continue,

@@ -5,10 +5,12 @@ mod support;
 
 mod agents;
 mod audit;
+mod batching;
 mod callbacks;
 mod cli;
 mod email;
 mod engine_rules;
+mod query_plans;
 mod reviewers;
 mod robustness;
 mod slack;

@@ -1,0 +1,67 @@
+//! The machine's own ceilings, measured in the same run: how many one-row transactions
+//! SQLite commits per second with the production pragmas, and how fast the same axum
+//! stack answers a trivial route over loopback.
+
+use crate::load::{self, Run};
+use crate::stack::{self, Peers};
+use countersign::store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Commits `n` transactions of one ~2 KiB row each (the size of an escalation row),
+/// `BEGIN IMMEDIATE … COMMIT`, through `Store::open` (WAL, synchronous=FULL) and sqlx.
+pub async fn sqlite(dir: &std::path::Path, n: usize, concurrency: usize) -> f64 {
+    let path = dir.join(format!("ceiling-{concurrency}.db"));
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS ceiling (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("create");
+    let body: Arc<str> = "x".repeat(2048).into();
+    let store = Arc::new(store);
+    let start = Instant::now();
+    let run = load::closed(concurrency, n, Duration::from_secs(120), move |_| {
+        let (store, body) = (store.clone(), body.clone());
+        async move {
+            let mut tx = store.begin().await.expect("begin");
+            sqlx::query("INSERT INTO ceiling (body) VALUES (?)")
+                .bind(&*body)
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            tx.commit().await.is_ok()
+        }
+    })
+    .await;
+    run.ok() as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `GET /healthz` on the real app: routing, layers and JSON of the production stack, no
+/// database. Measured with the same load generator and connection reuse as intake.
+pub async fn http(dir: &std::path::Path, concurrency: usize, n: usize) -> Run {
+    let built = stack::build(
+        &dir.join(format!("http-{concurrency}.db")),
+        &Peers::default(),
+        Arc::new(countersign::clock::SystemClock),
+    )
+    .await;
+    let server = built.start();
+    let client = stack::client();
+    let url = server.url("/healthz");
+    let run = load::closed(concurrency, n, Duration::from_secs(60), move |_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            match client.get(&url).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    server.stop().await;
+    run
+}

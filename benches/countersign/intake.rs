@@ -1,0 +1,90 @@
+//! Agent-facing throughput and latency: `POST /v1/escalations` closed loop at several
+//! concurrencies and open loop at a fixed rate, and the deciding vote.
+
+use crate::load::{self, Run};
+use crate::stack::{self, AGENT_KEY, Server, intake_body};
+use axum::body::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Pre-serialized intake bodies, so the load generator spends its CPU on HTTP, not JSON.
+pub fn bodies(n: usize) -> Arc<Vec<Bytes>> {
+    Arc::new(
+        (0..n)
+            .map(|i| Bytes::from(serde_json::to_vec(&intake_body(i, None)).expect("json")))
+            .collect(),
+    )
+}
+
+/// A sender for request `i`: a new escalation with idempotency key `{prefix}{i}`; 201 is success.
+pub fn sender(
+    server: &Server,
+    prefix: &str,
+    bodies: Arc<Vec<Bytes>>,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static
+{
+    let client = stack::client();
+    let url = server.url("/v1/escalations");
+    let prefix = prefix.to_owned();
+    move |i| {
+        let req = client
+            .post(&url)
+            .bearer_auth(AGENT_KEY)
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("{prefix}{i}"))
+            .body(bodies[i % bodies.len()].clone());
+        Box::pin(async move {
+            match req.send().await {
+                Ok(r) => r.status() == reqwest::StatusCode::CREATED && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    }
+}
+
+pub async fn closed(server: &Server, concurrency: usize, n: usize, prefix: &str) -> Run {
+    let send = sender(server, prefix, bodies(n.min(10_000)));
+    load::closed(concurrency, n, Duration::from_secs(120), send).await
+}
+
+/// A fixed arrival rate for `duration`; latency from each request's due time.
+pub async fn open(server: &Server, rate: f64, duration: Duration, prefix: &str) -> Run {
+    let n = (rate * duration.as_secs_f64()) as usize + 1;
+    let send = sender(server, prefix, bodies(n.min(10_000)));
+    load::open(rate, duration, 1024, send).await
+}
+
+/// The vote that decides: bob approves pending escalations (one approval completes the
+/// only stage), so each vote commits the decision, its audit events and the callback's
+/// outbox row in one transaction; the outbox worker then calls the agent back.
+pub async fn votes(server: &Server, concurrency: usize, n: usize) -> Run {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM escalations WHERE status = 'pending' ORDER BY id DESC LIMIT ?",
+    )
+    .bind(n as i64)
+    .fetch_all(&server.service.store.pool)
+    .await
+    .expect("pending ids");
+    assert_eq!(ids.len(), n, "not enough pending escalations to vote on");
+    let ids = Arc::new(ids);
+    let client = stack::client();
+    let base = server.base.clone();
+    load::closed(concurrency, n, Duration::from_secs(120), move |i| {
+        let req = client
+            .post(format!("{base}/v1/escalations/{}/votes", ids[i]))
+            .bearer_auth("bob-key")
+            .header("content-type", "application/json")
+            .body(r#"{"decision": "approve", "comment": "Looks good", "conditions": ["Canary rollout required"]}"#);
+        async move {
+            match req.send().await {
+                Ok(r) => {
+                    let ok = r.status().is_success();
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    ok && body["status"] == "approved"
+                }
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
