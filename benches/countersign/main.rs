@@ -131,11 +131,7 @@ async fn run(s: &Settings) -> Figures {
         )
         .await
         .start();
-        let result = if slack::endpoint_exists(&server).await {
-            slack::clicks(&server, &peer, s.slack_rounds).await
-        } else {
-            Err("`POST /slack/interactions` does not exist in this build yet".into())
-        };
+        let result = slack::clicks(&server, &peer, s.slack_rounds).await;
         progress(&format!(
             "slack: {:?}",
             result.as_ref().map(|r| r.stats().p99)

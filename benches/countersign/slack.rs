@@ -10,18 +10,6 @@ use std::time::Duration;
 
 pub const CONCURRENCY: usize = 64;
 
-/// Whether the Slack interaction endpoint exists in this build: a bad signature is
-/// refused (401) by an endpoint that exists; a missing route answers 404.
-pub async fn endpoint_exists(server: &Server) -> bool {
-    let r = stack::client()
-        .post(server.url("/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("payload=%7B%7D")
-        .send()
-        .await;
-    matches!(r, Ok(r) if r.status() != reqwest::StatusCode::NOT_FOUND && r.status() != reqwest::StatusCode::METHOD_NOT_ALLOWED)
-}
-
 /// Opens `rounds × 64` escalations, waits for the bot to DM bob about each, then clicks
 /// Approve on every message, 64 requests in flight at a time.
 pub async fn clicks(server: &Server, peer: &Peer, rounds: usize) -> Result<Run, String> {

@@ -85,7 +85,7 @@ impl Store {
             .connect_with(
                 options
                     .clone()
-                    .pragma("wal_autocheckpoint", if std::env::var_os("TMP_INLINE").is_some() { "1000" } else { "0" })
+                    .pragma("wal_autocheckpoint", "0")
                     .pragma("cache_size", "-16384")
                     .statement_cache_capacity(256),
             )

@@ -157,28 +157,21 @@ fn audit(item: &Item, kind: &'static str, error: Option<&str>) -> AuditRecord {
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) {
-    loop {
-        service
-            .signals
-            .timer_backlog_cleared(Duration::from_secs(2))
-            .await;
-        let now = service.now();
-        match run_once(&service, now).await {
-            Ok(Outcome { more: true, .. }) => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "outbox worker step failed; retrying in 1s");
-                if !super::timers::pause(&shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        }
-        let next = outbox::next_ready(&service.store.pool)
-            .await
-            .unwrap_or(None);
-        if !super::idle(service.now(), next, service.signals.outbox(), &shutdown).await {
-            return;
-        }
-    }
+    let s = &service;
+    super::run_loop(
+        "outbox",
+        s.clock.as_ref(),
+        s.signals.outbox(),
+        &shutdown,
+        move || async move {
+            // Deciding comes before telling: while the timer worker works through a
+            // backlog, deliveries wait (at most 2 s) so both do not contend for two cores.
+            s.signals
+                .timer_backlog_cleared(Duration::from_secs(2))
+                .await;
+            Ok(run_once(s, s.now()).await?.more)
+        },
+        move || outbox::next_ready(&s.store.pool),
+    )
+    .await
 }

@@ -90,32 +90,14 @@ async fn prepare(
 }
 
 pub async fn run(service: Service, shutdown: CancellationToken) {
-    loop {
-        let now = service.now();
-        match run_once(&service, now).await {
-            Ok(Outcome { more: true, .. }) => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "timer worker step failed; retrying in 1s");
-                if !pause(&shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        }
-        let next = store::timers::next_due(&service.store.pool)
-            .await
-            .unwrap_or(None);
-        if !super::idle(service.now(), next, service.signals.timers(), &shutdown).await {
-            return;
-        }
-    }
-}
-
-/// A short pause after an error, so a broken database does not spin a core.
-pub(super) async fn pause(shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => true,
-        _ = shutdown.cancelled() => false,
-    }
+    let s = &service;
+    super::run_loop(
+        "timers",
+        s.clock.as_ref(),
+        s.signals.timers(),
+        &shutdown,
+        move || async move { Ok(run_once(s, s.now()).await?.more) },
+        move || store::timers::next_due(&s.store.pool),
+    )
+    .await
 }
