@@ -53,9 +53,14 @@ async fn run(s: &Settings) -> Figures {
 
     if s.runs("ceilings") {
         for c in [1, 16] {
-            let rate = ceilings::sqlite(dir.path(), s.ceiling_sqlite_tx, c).await;
-            progress(&format!("sqlite ceiling c{c}: {rate:.0} tx/s"));
-            f.sqlite.push((c, rate));
+            let run = ceilings::sqlite(dir.path(), s.ceiling_sqlite_tx, c).await;
+            progress(&format!(
+                "sqlite ceiling c{c}: {:.0} tx/s, commit p99 {:.2} ms max {:.1} ms",
+                run.rate(),
+                run.stats().p99,
+                run.stats().max
+            ));
+            f.sqlite.push((c, run));
         }
         for c in [16, 64] {
             let run = ceilings::http(dir.path(), c, s.ceiling_http_requests).await;

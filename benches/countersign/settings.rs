@@ -41,9 +41,9 @@ impl Settings {
         let pick = |full: usize, small: usize| if quick { small } else { full };
         Self {
             quick,
-            ceiling_sqlite_tx: env_usize("CS_BENCH_CEILING_TX", pick(5_000, 500)),
+            ceiling_sqlite_tx: env_usize("CS_BENCH_CEILING_TX", pick(20_000, 500)),
             ceiling_http_requests: env_usize("CS_BENCH_CEILING_HTTP", pick(40_000, 2_000)),
-            intake_requests: env_usize("CS_BENCH_INTAKE", pick(6_000, 400)),
+            intake_requests: env_usize("CS_BENCH_INTAKE", pick(20_000, 400)),
             open_loop: Duration::from_secs(env_usize("CS_BENCH_OPEN_SECS", pick(10, 2)) as u64),
             open_rate: std::env::var("CS_BENCH_OPEN_RATE")
                 .ok()

@@ -5,6 +5,7 @@
 //! thread (tens of µs), which is what batching saves; binding beats passing rows as one
 //! JSON parameter, which SQLite would have to parse and unescape again.
 
+use super::Tx;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 
 /// The most rows in one statement (256 × 10 columns stays far below SQLite's 32766 parameters).
@@ -40,6 +41,30 @@ pub fn list(n: usize) -> String {
 /// placeholders only, never a value, so it cannot carry an injection.
 pub fn query(sql: String) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+/// Runs `sql`, whose `{}` stands for the list of an `IN ({})`, once per chunk of `keys`,
+/// each time with `lead` bound first (a parameter that comes before the list).
+pub async fn execute_in<K>(
+    tx: &mut Tx,
+    sql: &str,
+    lead: Option<i64>,
+    keys: &[K],
+) -> super::Result<()>
+where
+    K: for<'k> sqlx::Encode<'k, Sqlite> + sqlx::Type<Sqlite> + Copy,
+{
+    for chunk in chunks(keys) {
+        let mut q = query(sql.replace("{}", &list(chunk.len())));
+        if let Some(lead) = lead {
+            q = q.bind(lead);
+        }
+        for key in chunk {
+            q = q.bind(*key);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

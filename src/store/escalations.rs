@@ -195,16 +195,14 @@ pub async fn replace_pending_reviews(
     existing: &[&EscalationId],
     reviews: &[(&EscalationId, &[ReviewerId])],
 ) -> Result<()> {
-    for chunk in batch::chunks(existing) {
-        let mut q = batch::query(format!(
-            "DELETE FROM pending_reviews WHERE escalation_id IN ({})",
-            batch::list(chunk.len())
-        ));
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
+    let existing: Vec<&str> = existing.iter().map(|id| id.as_str()).collect();
+    batch::execute_in(
+        tx,
+        "DELETE FROM pending_reviews WHERE escalation_id IN ({})",
+        None,
+        &existing,
+    )
+    .await?;
     let rows: Vec<(&ReviewerId, &EscalationId)> = reviews
         .iter()
         .flat_map(|(id, reviewers)| reviewers.iter().map(move |r| (r, *id)))

@@ -95,7 +95,9 @@ impl Store {
             .min_connections(0)
             .connect_with(options)
             .await?;
-        tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
+        if std::env::var_os("XP_NOCKPT").is_none() {
+            tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
+        }
         Ok(Self {
             pool,
             writer,

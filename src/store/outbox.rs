@@ -125,17 +125,13 @@ impl Store {
             .await?;
         let lease_until = ms(now) + lease.as_millis() as i64;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        for chunk in batch::chunks(&ids) {
-            let mut q = batch::query(format!(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN ({})",
-                batch::list(chunk.len())
-            ))
-            .bind(lease_until);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        batch::execute_in(
+            &mut tx,
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN ({})",
+            Some(lease_until),
+            &ids,
+        )
+        .await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -155,18 +151,13 @@ impl Store {
 
 /// Marks items delivered, a few statements for the whole batch.
 pub async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Result<()> {
-    for chunk in batch::chunks(ids) {
-        let mut q = batch::query(format!(
-            "UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id IN ({})",
-            batch::list(chunk.len())
-        ))
-        .bind(ms(now));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    batch::execute_in(
+        tx,
+        "UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE id IN ({})",
+        Some(ms(now)),
+        ids,
+    )
+    .await
 }
 
 pub async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<()> {

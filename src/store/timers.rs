@@ -12,16 +12,14 @@ pub async fn replace(
     existing: &[&EscalationId],
     timers: &[(&EscalationId, &[Timer])],
 ) -> Result<()> {
-    for chunk in batch::chunks(existing) {
-        let mut q = batch::query(format!(
-            "DELETE FROM timers WHERE escalation_id IN ({})",
-            batch::list(chunk.len())
-        ));
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
+    let existing: Vec<&str> = existing.iter().map(|id| id.as_str()).collect();
+    batch::execute_in(
+        tx,
+        "DELETE FROM timers WHERE escalation_id IN ({})",
+        None,
+        &existing,
+    )
+    .await?;
     let rows: Vec<(&EscalationId, &Timer)> = timers
         .iter()
         .flat_map(|(id, ts)| ts.iter().map(move |t| (*id, t)))
