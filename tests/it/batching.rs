@@ -204,3 +204,89 @@ async fn concurrent_votes_on_many_escalations_each_decide_their_own() {
     }
     assert_eq!(chain_length(&app).await, 20 * 5);
 }
+
+/// A request whose write fails inside a shared transaction: a real SQLite error, raised by
+/// a trigger on the poisoned row. The group rolls back whole and every other job is
+/// retried alone, so only the poisoned request fails — with the contract's opaque 500,
+/// having changed nothing — and the chain holds exactly what was acknowledged.
+#[tokio::test]
+async fn a_failing_request_fails_alone_and_its_group_neighbours_still_commit() {
+    let app = TestApp::spawn().await;
+    let pool = &app.service.store.pool;
+    sqlx::query(
+        "CREATE TRIGGER poison_intake BEFORE INSERT ON escalations
+         WHEN NEW.state LIKE '%poison-pill%'
+         BEGIN SELECT RAISE(ABORT, 'poisoned intake'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison_vote BEFORE INSERT ON audit_events
+         WHEN NEW.data LIKE '%poison-pill%'
+         BEGIN SELECT RAISE(ABORT, 'poisoned vote'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+
+    // Intake: 24 good requests and one poisoned, all at once.
+    let post = |summary: &str, key: String| {
+        app.client
+            .post(app.url("/v1/escalations"))
+            .bearer_auth(AGENT_KEY)
+            .header("Idempotency-Key", key)
+            .json(&json!({"intent": "test.single", "summary": summary}))
+            .send()
+    };
+    let requests = (0..12)
+        .map(|i| post("Deploy", format!("good-{i}")))
+        .chain([post("poison-pill", "bad".into())])
+        .chain((12..24).map(|i| post("Deploy", format!("good-{i}"))));
+    let mut good = Vec::new();
+    for (i, r) in futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let r = r.unwrap();
+        let status = r.status();
+        let doc: Value = r.json().await.unwrap();
+        if i == 12 {
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{doc}");
+            assert_eq!(doc["error"]["code"], "internal");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{doc}");
+            good.push(doc["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(statuses(&app).await.get("pending"), Some(&24));
+
+    // Votes: bob approves the 24, one of them with a poisoned comment.
+    let votes = good.iter().enumerate().map(|(i, id)| {
+        let comment = if i == 5 { "poison-pill" } else { "Looks good" };
+        app.vote(
+            id,
+            "bob",
+            json!({"decision": "approve", "comment": comment}),
+        )
+    });
+    let responses = futures_util::future::join_all(votes).await;
+    for (i, r) in responses.into_iter().enumerate() {
+        let expected = if i == 5 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(r.status(), expected, "vote {i}");
+    }
+    let counts = statuses(&app).await;
+    assert_eq!(
+        (counts.get("approved"), counts.get("pending")),
+        (Some(&23), Some(&1))
+    );
+    assert_eq!(app.status(&good[5]).await["stages"][0]["votes"], json!([]));
+    // created + stage_started per escalation; vote_cast + stage_closed + decided per approval.
+    let per_approval = app.audit_kinds(&good[0]).await.len() as i64 - 2;
+    assert_eq!(chain_length(&app).await, 24 * 2 + 23 * per_approval);
+}
