@@ -2,12 +2,12 @@
 //! while idle, peak RSS after a burst of work, and that every acknowledged escalation
 //! survives `kill -9`.
 
-use crate::load;
 use crate::process::Proc;
 use crate::seed::{self, Plan};
-use crate::stack::{self, AGENT_KEY, Peer, Peers};
+use crate::stack::{self, Peer, Peers};
+use crate::{intake, load};
 use countersign::clock::{Clock, SystemClock};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct IdleFigures {
@@ -65,12 +65,11 @@ pub async fn run(dir: &std::path::Path, peer: &Peer, rows: usize, window: Durati
 
     // A burst of real work: intake at 64 concurrent, the reviewer's pending list (500
     // full escalations per page), metrics scrapes.
-    let server_like = Base(proc.base.clone());
     let intake = load::closed(
         64,
         2_000,
         Duration::from_secs(60),
-        server_like.intake_sender("burst-"),
+        intake::sender(&proc.base, "burst-", intake::bodies(1), None),
     )
     .await;
     let client = stack::client();
@@ -94,7 +93,7 @@ pub async fn run(dir: &std::path::Path, peer: &Peer, rows: usize, window: Durati
     );
 
     // kill -9 in the middle of intake at concurrency 16; every 201 must be on disk.
-    let (acknowledged, survived) = kill9(proc, &db, &server_like).await;
+    let (acknowledged, survived) = kill9(proc, &db).await;
     IdleFigures {
         rows,
         timers_armed,
@@ -109,9 +108,9 @@ pub async fn run(dir: &std::path::Path, peer: &Peer, rows: usize, window: Durati
     }
 }
 
-async fn kill9(proc: Proc, db: &std::path::Path, base: &Base) -> (usize, usize) {
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let send = base.intake_recording("crash-", acked.clone());
+async fn kill9(proc: Proc, db: &std::path::Path) -> (usize, usize) {
+    let acked: intake::Acked = Arc::default();
+    let send = intake::sender(&proc.base, "crash-", intake::bodies(1), Some(acked.clone()));
     let load = tokio::spawn(load::closed(16, 1_000_000, Duration::from_secs(10), send));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proc.kill9();
@@ -130,54 +129,4 @@ async fn kill9(proc: Proc, db: &std::path::Path, base: &Base) -> (usize, usize) 
         survived += usize::from(found.is_some());
     }
     (acked.len(), survived)
-}
-
-/// Intake senders against a server known only by its base URL.
-struct Base(String);
-
-impl Base {
-    fn intake_sender(
-        &self,
-        prefix: &str,
-    ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static
-    {
-        self.intake_recording(prefix, Arc::new(Mutex::new(Vec::new())))
-    }
-
-    /// Records the id of every escalation acknowledged with 201.
-    fn intake_recording(
-        &self,
-        prefix: &str,
-        acked: Arc<Mutex<Vec<String>>>,
-    ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static
-    {
-        let client = stack::client();
-        let url = format!("{}/v1/escalations", self.0);
-        let prefix = prefix.to_owned();
-        let body = serde_json::to_vec(&stack::intake_body(7, None)).expect("json");
-        move |i| {
-            let req = client
-                .post(&url)
-                .bearer_auth(AGENT_KEY)
-                .header("content-type", "application/json")
-                .header("idempotency-key", format!("{prefix}{i}"))
-                .body(body.clone());
-            let acked = acked.clone();
-            Box::pin(async move {
-                let Ok(r) = req.send().await else {
-                    return false;
-                };
-                if r.status() != reqwest::StatusCode::CREATED {
-                    return false;
-                }
-                let Ok(doc) = r.json::<serde_json::Value>().await else {
-                    return false;
-                };
-                if let Some(id) = doc["id"].as_str() {
-                    acked.lock().expect("lock").push(id.to_owned());
-                }
-                true
-            })
-        }
-    }
 }

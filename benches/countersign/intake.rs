@@ -4,7 +4,7 @@
 use crate::load::{self, Run};
 use crate::stack::{self, AGENT_KEY, Server, intake_body};
 use axum::body::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Pre-serialized intake bodies, so the load generator spends its CPU on HTTP, not JSON.
@@ -16,15 +16,20 @@ pub fn bodies(n: usize) -> Arc<Vec<Bytes>> {
     )
 }
 
-/// A sender for request `i`: a new escalation with idempotency key `{prefix}{i}`; 201 is success.
+/// Where a sender records the id of every escalation acknowledged with 201.
+pub type Acked = Arc<Mutex<Vec<String>>>;
+
+/// A sender for request `i` to the server at `base`: a new escalation with idempotency
+/// key `{prefix}{i}`; 201 is success. With `acked`, each acknowledged id is recorded.
 pub fn sender(
-    server: &Server,
+    base: &str,
     prefix: &str,
     bodies: Arc<Vec<Bytes>>,
+    acked: Option<Acked>,
 ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static
 {
     let client = stack::client();
-    let url = server.url("/v1/escalations");
+    let url = format!("{base}/v1/escalations");
     let prefix = prefix.to_owned();
     move |i| {
         let req = client
@@ -33,24 +38,37 @@ pub fn sender(
             .header("content-type", "application/json")
             .header("idempotency-key", format!("{prefix}{i}"))
             .body(bodies[i % bodies.len()].clone());
+        let acked = acked.clone();
         Box::pin(async move {
-            match req.send().await {
-                Ok(r) => r.status() == reqwest::StatusCode::CREATED && r.bytes().await.is_ok(),
-                Err(_) => false,
+            let Ok(r) = req.send().await else {
+                return false;
+            };
+            if r.status() != reqwest::StatusCode::CREATED {
+                return false;
             }
+            let Some(acked) = acked else {
+                return r.bytes().await.is_ok();
+            };
+            let Ok(doc) = r.json::<serde_json::Value>().await else {
+                return false;
+            };
+            if let Some(id) = doc["id"].as_str() {
+                acked.lock().expect("lock").push(id.to_owned());
+            }
+            true
         })
     }
 }
 
 pub async fn closed(server: &Server, concurrency: usize, n: usize, prefix: &str) -> Run {
-    let send = sender(server, prefix, bodies(n.min(10_000)));
+    let send = sender(&server.base, prefix, bodies(n.min(10_000)), None);
     load::closed(concurrency, n, Duration::from_secs(120), send).await
 }
 
 /// A fixed arrival rate for `duration`; latency from each request's due time.
 pub async fn open(server: &Server, rate: f64, duration: Duration, prefix: &str) -> Run {
     let n = (rate * duration.as_secs_f64()) as usize + 1;
-    let send = sender(server, prefix, bodies(n.min(10_000)));
+    let send = sender(&server.base, prefix, bodies(n.min(10_000)), None);
     load::open(rate, duration, 1024, send).await
 }
 

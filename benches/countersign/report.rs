@@ -107,7 +107,7 @@ fn render(s: &Settings, f: &Figures) -> String {
 
 fn ratios(o: &mut String, f: &Figures) {
     let _ = writeln!(o, "### Ratios and targets\n");
-    let _ = writeln!(o, "| what | measured | target | met |\n|---|---|---|---|");
+    head(o, &["what", "measured", "target", "met"]);
     let mut row = |what: &str, measured: String, target: &str, met: Option<bool>| {
         let met = match met {
             Some(true) => "✅ met",
@@ -234,10 +234,7 @@ fn ratios(o: &mut String, f: &Figures) {
 fn details(o: &mut String, f: &Figures) {
     if !f.sqlite.is_empty() || !f.http.is_empty() {
         let _ = writeln!(o, "### Ceilings\n");
-        let _ = writeln!(
-            o,
-            "| ceiling | concurrency | rate | p50 | p99 | max |\n|---|---|---|---|---|---|"
-        );
+        head(o, &["ceiling", "concurrency", "rate", "p50", "p99", "max"]);
         for (c, run) in &f.sqlite {
             let _ = writeln!(
                 o,
@@ -261,23 +258,22 @@ fn details(o: &mut String, f: &Figures) {
             o,
             "Closed loop: each of N workers sends its next request when the previous one is answered. Every request carries a fresh `Idempotency-Key`.\n"
         );
-        let _ = writeln!(
+        head(
             o,
-            "| concurrency | requests | rate | ÷ SQLite ceiling | p50 | p99 | max | errors |\n|---|---|---|---|---|---|---|---|"
+            &[
+                "concurrency",
+                "requests",
+                "rate",
+                "p50",
+                "p99",
+                "max",
+                "errors",
+                "÷ SQLite ceiling",
+            ],
         );
         for (c, run) in &f.intake {
-            let st = run.stats();
             let ratio = ceil.map_or("—".into(), |c| pct(run.rate() / c));
-            let _ = writeln!(
-                o,
-                "| {c} | {} | {:.0}/s | {ratio} | {} | {} | {} | {} |",
-                st.n,
-                run.rate(),
-                ms(st.p50),
-                ms(st.p99),
-                ms(st.max),
-                run.errors
-            );
+            let _ = writeln!(o, "| {c} | {} | {ratio} |", counted(run));
         }
         if let Some((rate, run)) = &f.open_loop {
             let st = run.stats();
@@ -301,9 +297,17 @@ fn details(o: &mut String, f: &Figures) {
             o,
             "The deciding vote (`POST /v1/escalations/{{id}}/votes`, one approval completes the workflow): its transaction holds the vote, the decision, the audit events and the callback's outbox row; the outbox worker calls the agent back concurrently.\n"
         );
-        let _ = writeln!(
+        head(
             o,
-            "| concurrency | votes | rate | p50 | p99 | max | errors |\n|---|---|---|---|---|---|---|"
+            &[
+                "concurrency",
+                "votes",
+                "rate",
+                "p50",
+                "p99",
+                "max",
+                "errors",
+            ],
         );
         for (c, run) in &f.votes {
             let _ = writeln!(o, "| {c} | {} |", counted(run));
@@ -335,9 +339,17 @@ fn details(o: &mut String, f: &Figures) {
             o,
             "Escalations seeded with their agent deadline (the timeout timer) at chosen instants; the server (workers on, system clock shifted so the first falls due 2 s after start) fires them, calling the agent back for each. Every 5 ms the bench reads the oldest timer that is due and not yet fired (its tick not committed): its age is how far behind the worker is.\n"
         );
-        let _ = writeln!(
+        head(
             o,
-            "| timeouts | due within | longest overdue | first due → last committed | expired | engine-recorded `decided_at − due` p50 / p99 / max | seeded in |\n|---|---|---|---|---|---|---|"
+            &[
+                "timeouts",
+                "due within",
+                "longest overdue",
+                "first due → last committed",
+                "expired",
+                "engine-recorded `decided_at − due` p50 / p99 / max",
+                "seeded in",
+            ],
         );
         for t in &f.timers {
             let r = t.recorded;
@@ -387,13 +399,25 @@ fn details(o: &mut String, f: &Figures) {
             g.db_bytes as f64 / 1e9,
             crate::growth::CONCURRENCY
         );
-        let _ = writeln!(
+        head(
             o,
-            "| database | requests | rate | p50 | p99 | max | errors |\n|---|---|---|---|---|---|---|"
+            &[
+                "database", "requests", "rate", "p50", "p99", "max", "errors",
+            ],
         );
         let _ = writeln!(o, "| empty | {} |", counted(&g.empty));
         let _ = writeln!(o, "| {} stored | {} |\n", g.rows, counted(&g.full));
     }
+}
+
+/// A table's header row and its separator.
+fn head(o: &mut String, columns: &[&str]) {
+    let _ = writeln!(
+        o,
+        "| {} |\n|{}",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    );
 }
 
 /// `rate | p50 | p99 | max`: the timing cells of a run.

@@ -213,22 +213,16 @@ async fn concurrent_votes_on_many_escalations_each_decide_their_own() {
 async fn a_failing_request_fails_alone_and_its_group_neighbours_still_commit() {
     let app = TestApp::spawn().await;
     let pool = &app.service.store.pool;
-    sqlx::query(
+    for trigger in [
         "CREATE TRIGGER poison_intake BEFORE INSERT ON escalations
          WHEN NEW.state LIKE '%poison-pill%'
          BEGIN SELECT RAISE(ABORT, 'poisoned intake'); END",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-    sqlx::query(
         "CREATE TRIGGER poison_vote BEFORE INSERT ON audit_events
          WHEN NEW.data LIKE '%poison-pill%'
          BEGIN SELECT RAISE(ABORT, 'poisoned vote'); END",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    ] {
+        sqlx::query(trigger).execute(pool).await.unwrap();
+    }
 
     // Intake: 24 good requests and one poisoned, all at once.
     let post = |summary: &str, key: String| {

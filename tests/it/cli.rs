@@ -90,6 +90,17 @@ workflows:
     assert!(!out.status.success());
 }
 
+/// `countersign audit verify` on the database passes.
+fn assert_audit_intact(db: &Path) {
+    let out = run(&[
+        "audit",
+        "verify",
+        "--database",
+        &format!("sqlite://{}", db.display()),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// A server process on a free loopback port.
 struct Server {
     child: Child,
@@ -213,13 +224,7 @@ async fn timers_due_while_killed_fire_right_after_restart() {
     assert_eq!(doc["status"], "expired", "{doc}");
     drop(server);
 
-    let out = run(&[
-        "audit",
-        "verify",
-        "--database",
-        &format!("sqlite://{}", db.display()),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_audit_intact(&db);
 }
 
 /// Group commit answers a request only after the transaction holding it is durable:
@@ -286,13 +291,7 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
         lost.len(),
         acked.len()
     );
-    let out = run(&[
-        "audit",
-        "verify",
-        "--database",
-        &format!("sqlite://{}", db.display()),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_audit_intact(&db);
 }
 
 #[tokio::test]
