@@ -276,17 +276,12 @@ fn details(o: &mut String, f: &Figures) {
             let _ = writeln!(o, "| {c} | {} | {ratio} |", counted(run));
         }
         if let Some((rate, run)) = &f.open_loop {
-            let st = run.stats();
             let _ = writeln!(
                 o,
-                "\nOpen loop at {rate:.0}/s (half the best closed-loop rate) for {:.0} s; latency counted from each request's scheduled send time: {} requests, achieved {:.0}/s, p50 {}, p99 {}, max {}, errors {}.",
+                "\nOpen loop at {rate:.0}/s (half the best closed-loop rate) for {:.0} s; latency counted from each request's scheduled send time: {} requests, achieved {}.",
                 run.elapsed.as_secs_f64(),
-                st.n,
-                run.rate(),
-                ms(st.p50),
-                ms(st.p99),
-                ms(st.max),
-                run.errors
+                run.stats().n,
+                summary(run)
             );
         }
         let _ = writeln!(o);
@@ -316,16 +311,11 @@ fn details(o: &mut String, f: &Figures) {
     }
     match &f.slack {
         Some(Ok(run)) => {
-            let st = run.stats();
             let _ = writeln!(
                 o,
-                "### Slack click → HTTP answer\n\n{} signed `block_actions` clicks (Approve on the DM the bot posted to the fake Slack; every one approved its escalation, checked afterwards), 64 in flight: {:.0}/s, p50 {}, p99 {}, max {}, errors {}.\n",
-                st.n,
-                run.rate(),
-                ms(st.p50),
-                ms(st.p99),
-                ms(st.max),
-                run.errors
+                "### Slack click → HTTP answer\n\n{} signed `block_actions` clicks (Approve on the DM the bot posted to the fake Slack; every one approved its escalation, checked afterwards), 64 in flight: {}.\n",
+                run.stats().n,
+                summary(run)
             );
         }
         Some(Err(why)) => {
@@ -429,6 +419,19 @@ fn timing(run: &Run, unit: &str) -> String {
         ms(st.p50),
         ms(st.p99),
         ms(st.max)
+    )
+}
+
+/// `1234/s, p50 …, p99 …, max …, errors N`: a run in a sentence.
+fn summary(run: &Run) -> String {
+    let st = run.stats();
+    format!(
+        "{:.0}/s, p50 {}, p99 {}, max {}, errors {}",
+        run.rate(),
+        ms(st.p50),
+        ms(st.p99),
+        ms(st.max),
+        run.errors
     )
 }
 
