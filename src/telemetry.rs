@@ -34,3 +34,41 @@ pub fn init_logging() {
         builder.try_init()
     };
 }
+
+/// Appends the database gauges to a Prometheus text exposition. They are kept per store,
+/// not in the global recorder, so each server shows its own database's counts.
+pub fn render_gauges(out: &mut String, g: &crate::store::Gauges) {
+    use std::fmt::Write;
+    let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: f64| [(String::new(), v)];
+    gauge(
+        "countersign_outbox_depth",
+        "Outbox items not yet delivered or given up.",
+        &one(g.outbox_depth as f64),
+    );
+    gauge(
+        "countersign_timers_armed",
+        "Timers waiting to fire.",
+        &one(g.timers_armed as f64),
+    );
+    gauge(
+        "countersign_timer_overdue_seconds",
+        "How late the most overdue timer is.",
+        &one(g.timer_overdue_seconds),
+    );
+    let by_status: Vec<(String, f64)> = g
+        .escalations
+        .iter()
+        .map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n as f64))
+        .collect();
+    gauge(
+        "countersign_escalations",
+        "Escalations by status.",
+        &by_status,
+    );
+}

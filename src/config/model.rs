@@ -45,6 +45,8 @@ pub struct ServerConfig {
     /// Old link keys that still verify, so a rotation does not break links already mailed.
     pub previous_link_secrets: Vec<Secret>,
     pub max_body_bytes: usize,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
     public_url_is_default: bool,
 }
 
@@ -77,6 +79,7 @@ struct RawServerConfig {
     link_secret: Option<Secret>,
     previous_link_secrets: Vec<Secret>,
     max_body_bytes: usize,
+    metrics_token: Option<Secret>,
 }
 
 impl Default for RawServerConfig {
@@ -88,6 +91,7 @@ impl Default for RawServerConfig {
             link_secret: None,
             previous_link_secrets: Vec::new(),
             max_body_bytes: 256 * 1024,
+            metrics_token: None,
         }
     }
 }
@@ -106,6 +110,7 @@ impl From<RawServerConfig> for ServerConfig {
             link_secret: raw.link_secret,
             previous_link_secrets: raw.previous_link_secrets,
             max_body_bytes: raw.max_body_bytes,
+            metrics_token: raw.metrics_token,
             public_url_is_default,
         }
     }

@@ -8,6 +8,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Seconds a client waits before retrying a write storage refused (a full disk is freed,
+/// a lock released, in that order of time).
+pub const RETRY_AFTER_UNAVAILABLE: &str = "5";
+
 #[derive(Debug)]
 pub struct AppError {
     pub status: StatusCode,
@@ -40,6 +44,16 @@ impl AppError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
     }
 
+    /// Storage cannot take writes for now; the client may retry after [`RETRY_AFTER_UNAVAILABLE`].
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %error, "refused a request: storage cannot commit");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Storage cannot take writes right now; nothing was changed. Retry later.",
+        )
+    }
+
     /// Logs the cause with context and shows nothing of it.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
@@ -57,6 +71,10 @@ impl IntoResponse for AppError {
         if self.status == StatusCode::UNAUTHORIZED {
             return (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = [(header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE)];
+            return (self.status, retry, body).into_response();
+        }
         (self.status, body).into_response()
     }
 }
@@ -69,6 +87,9 @@ impl From<ValidationError> for AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return Self::unavailable(e);
+        }
         Self::internal("database error", e)
     }
 }

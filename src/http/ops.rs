@@ -1,10 +1,11 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
 use super::AppState;
-use crate::store;
+use super::error::AppError;
+use super::extract::bearer;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -20,41 +21,41 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+/// Ready when the database answers and the writer can commit: after a write failed for
+/// want of storage, a probe as large as the largest request must commit first.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.service.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "reason": "the database does not answer"})),
-            )
-        }
+    let store = &state.service.store;
+    let unready = |reason: &str, e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "readiness check failed: {reason}");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": reason})),
+        )
+    };
+    if let Err(e) = store.ping().await {
+        return unready("the database does not answer", &e);
     }
+    let probe = state.service.config.server.max_body_bytes;
+    if let Err(e) = store.writable(probe).await {
+        return unready("the database cannot commit writes", &e);
+    }
+    (StatusCode::OK, Json(json!({"status": "ready"})))
 }
 
-/// Gauges read from the database at scrape time, so they are true after a restart too.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pool = &state.service.store.pool;
-    if let Ok(depth) = store::outbox::depth(pool).await {
-        metrics::gauge!("countersign_outbox_depth").set(depth as f64);
-    }
-    if let Ok(armed) = store::timers::count(pool).await {
-        metrics::gauge!("countersign_timers_armed").set(armed as f64);
-    }
-    if let Ok(Some(next)) = store::timers::next_due(pool).await {
-        let overdue = (state.service.now() - next).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics::gauge!("countersign_timer_overdue_seconds").set(overdue);
-    } else {
-        metrics::gauge!("countersign_timer_overdue_seconds").set(0.0);
-    }
-    if let Ok(counts) = store::escalations::count_by_status(pool).await {
-        for (status, n) in counts {
-            metrics::gauge!("countersign_escalations", "status" => status).set(n as f64);
+/// The process's counters and histograms, and gauges counted from the database (so true
+/// after a restart too) at most every few seconds.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    if let Some(token) = &state.service.config.server.metrics_token {
+        let presented = bearer(&headers).unwrap_or_default();
+        if !token.ct_eq(presented) {
+            return Err(AppError::unauthorized(
+                "The metrics token is required (Authorization: Bearer …).",
+            ));
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::prometheus().render(),
-    )
+    let now = state.service.now();
+    let gauges = state.service.store.gauges(now).await?;
+    let mut text = crate::telemetry::prometheus().render();
+    crate::telemetry::render_gauges(&mut text, &gauges);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

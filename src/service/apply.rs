@@ -85,8 +85,8 @@ impl Service {
             async move { service.commit_events(jobs).await }
         };
         self.events.submit(make, commit).await.unwrap_or_else(|_| {
-            // The committing task died: nothing was acknowledged.
-            Err(ApplyError::Store(sqlx::Error::WorkerCrashed.into()))
+            // The committing task died before answering.
+            Err(ApplyError::Store(StoreError::Interrupted))
         })
     }
 
@@ -175,6 +175,11 @@ impl Service {
         let answers = match self.apply_all(events.clone()).await {
             Ok(done) => done.into_iter().map(|(_, r)| r).collect(),
             Err(e) if events.len() == 1 => vec![Err(e.into())],
+            // Storage refuses writes: retrying each alone would only fail each again.
+            Err(e) if e.repeat().is_some() => events
+                .iter()
+                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
+                .collect(),
             Err(_) => {
                 let mut answers = Vec::new();
                 for event in events {
@@ -300,7 +305,7 @@ impl Service {
         store::audit::append_all(&mut tx, &refused).await?;
         // With nothing written (a refusal without audit, an unchanged vote) the commit
         // writes nothing: SQLite adds no WAL frame for an empty transaction.
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(outcomes
             .into_iter()
             .map(|(id, outcome)| {

@@ -61,8 +61,8 @@ impl Service {
             async move { service.commit_intakes(jobs).await }
         };
         self.intake.submit(make, commit).await.unwrap_or_else(|_| {
-            // The committing task died: nothing was acknowledged.
-            Err(IntakeError::Store(sqlx::Error::WorkerCrashed.into()))
+            // The committing task died before answering.
+            Err(IntakeError::Store(StoreError::Interrupted))
         })
     }
 
@@ -80,6 +80,12 @@ impl Service {
                 .map(|((_, _, plan), repeat)| self.answer(plan, repeat))
                 .collect(),
             Err(e) if jobs.len() == 1 => vec![Err(e.into())],
+            // Storage refuses writes (full disk, I/O error): retrying each alone would only
+            // fail each again, so all get the same answer at once.
+            Err(e) if e.repeat().is_some() => jobs
+                .iter()
+                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
+                .collect(),
             Err(_) => {
                 let mut answers = Vec::new();
                 for job in jobs {
@@ -133,7 +139,7 @@ impl Service {
             repeats.push(repeat);
         }
         write::write_rows(&mut tx, &rows).await?;
-        tx.commit().await?;
+        self.store.commit(tx).await?;
         Ok(repeats)
     }
 

@@ -4,6 +4,8 @@ pub mod audit;
 mod batch;
 mod checkpoint;
 pub mod escalations;
+mod gauges;
+mod health;
 pub mod outbox;
 pub mod settings;
 pub mod slack;
@@ -20,14 +22,64 @@ pub type Tx = Transaction<'static, Sqlite>;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+pub use gauges::Gauges;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// Storage cannot take writes for now (disk full, I/O error, locked by another
+    /// process, no connection in time): nothing was written, and the same request
+    /// can succeed once the condition clears.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The task committing a write ended before it answered (it panicked).
+    #[error("the write task ended before it answered")]
+    Interrupted,
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored state is unreadable: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
+    /// The same error for another waiter of a failed group, when it can be repeated.
+    pub fn repeat(&self) -> Option<Self> {
+        match self {
+            Self::Unavailable(m) => Some(Self::Unavailable(m.clone())),
+            Self::Interrupted => Some(Self::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+/// SQLite's primary result codes of conditions that pass: SQLITE_BUSY, SQLITE_LOCKED,
+/// SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (the extended codes carry these in the low byte).
+const TRANSIENT_CODES: [i32; 5] = [5, 6, 10, 13, 14];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let transient = match &e {
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| TRANSIENT_CODES.contains(&(c & 0xff))),
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Io(_) => true,
+            _ => false,
+        };
+        if transient {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Db(e)
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -41,6 +93,9 @@ pub struct Store {
     /// The connection WAL checkpoints run on, and what wakes its task.
     checkpointer: SqlitePool,
     wrote: Arc<Notify>,
+    /// Whether the last write transaction failed for want of storage; see `health`.
+    health: Arc<health::Health>,
+    gauges: Arc<gauges::Cache>,
 }
 
 impl Store {
@@ -72,6 +127,7 @@ impl Store {
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(health::reusable(conn)))
             .after_connect(move |conn, _| {
                 let hook = hook.clone();
                 Box::pin(async move {
@@ -86,23 +142,26 @@ impl Store {
                 options
                     .clone()
                     .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)
                     .pragma("cache_size", "-16384")
                     .statement_cache_capacity(256),
             )
             .await?;
+        // A checkpoint that must wait for readers gives up soon and is retried later,
+        // rather than holding the write lock while it waits.
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
-            .connect_with(options)
+            .connect_with(options.busy_timeout(Duration::from_millis(100)))
             .await?;
-        if std::env::var_os("XP_NOCKPT").is_none() {
-            tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
-        }
+        tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
         Ok(Self {
             pool,
             writer,
             checkpointer,
             wrote,
+            health: Arc::default(),
+            gauges: Arc::default(),
         })
     }
 
@@ -117,7 +176,20 @@ impl Store {
     /// a contending writer sleep 1, 2, 5 … 100 ms and put hundreds of ms on p99.
     /// `BEGIN IMMEDIATE` still takes the lock up front against other processes.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await;
+        tx.map_err(|e| self.health.failed(e.into()))
+    }
+
+    /// Commits a write transaction and records whether storage took it, for readiness.
+    /// A transaction that fails (here or before) is rolled back when it is dropped, and a
+    /// writer connection left inside one is discarded (see `health::reusable`), so the next
+    /// write starts clean as soon as storage takes writes again.
+    pub async fn commit(&self, tx: Tx) -> Result<()> {
+        tx.commit()
+            .await
+            .map_err(|e| self.health.failed(e.into()))?;
+        self.health.committed();
+        Ok(())
     }
 
     /// Closes both pools: every connection finishes and the file is released.
@@ -133,6 +205,20 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Readiness of writes: fine unless the last write failed for want of storage; then
+    /// a probe transaction (as large as a request may be) must commit first.
+    pub async fn writable(&self, probe_bytes: usize) -> Result<()> {
+        if !self.health.failing() {
+            return Ok(());
+        }
+        health::probe(self, probe_bytes).await
+    }
+
+    /// The gauges `/metrics` shows, read at most once per [`gauges::MAX_AGE`] of `now`.
+    pub async fn gauges(&self, now: crate::domain::Time) -> Result<Gauges> {
+        self.gauges.get(&self.pool, now).await
     }
 }
 

@@ -132,7 +132,7 @@ impl Store {
             &ids,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(rows
             .into_iter()
             .map(|r| Item {

@@ -69,8 +69,6 @@ pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
             }
         }
     }
-    metrics::gauge!("countersign_outbox_depth")
-        .set(outbox::depth(&service.store.pool).await? as f64);
     Ok(outcome)
 }
 
@@ -143,7 +141,7 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
         })
         .collect();
     store::audit::append_all(&mut tx, &entries).await?;
-    tx.commit().await?;
+    service.store.commit(tx).await?;
     Ok(())
 }
 

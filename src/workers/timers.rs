@@ -57,9 +57,7 @@ async fn fire(service: &Service, now: Time) -> store::Result<Outcome> {
             }
         }
         next = match ahead {
-            Some(task) => task
-                .await
-                .map_err(|_| StoreError::Db(sqlx::Error::WorkerCrashed))??,
+            Some(task) => task.await.map_err(|_| StoreError::Interrupted)??,
             None => None,
         };
     }

@@ -14,4 +14,5 @@ mod query_plans;
 mod reviewers;
 mod robustness;
 mod slack;
+mod storage;
 mod timers;

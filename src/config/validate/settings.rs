@@ -45,6 +45,9 @@ fn server(s: &ServerConfig, out: &mut Issues) {
             secret.expose(),
         );
     }
+    if s.metrics_token.as_ref().is_some_and(|t| t.is_empty()) {
+        out.error("server.metrics_token", "is empty");
+    }
     if s.max_body_bytes == 0 {
         out.error("server.max_body_bytes", "must be greater than zero");
     }

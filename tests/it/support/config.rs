@@ -106,7 +106,7 @@ server:
   listen: 127.0.0.1:0
   database: sqlite://{db}
   link_secret: test-link-secret-test-link-secret-0123456789
-delivery:
+{server}delivery:
   initial_backoff: 1s
   max_backoff: 1m
   max_age: 1h
@@ -130,6 +130,7 @@ reviewers:
 {extra}
 "#,
         db = db.display(),
+        server = options.server_yaml,
         extra = options.extra_yaml,
     )
 }

@@ -42,6 +42,10 @@ pub struct Options {
     pub workflows_yaml: Option<String>,
     /// Turn off background workers: the test drives `run_once` itself.
     pub manual_workers: bool,
+    /// Where the SQLite file lives (default: the test's temp dir), e.g. a small tmpfs.
+    pub database_dir: Option<std::path::PathBuf>,
+    /// Lines added under `server:`, each indented two spaces.
+    pub server_yaml: String,
 }
 
 impl TestApp {
@@ -51,7 +55,11 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = dir.path().join("countersign.db");
+        let db_path = options
+            .database_dir
+            .as_deref()
+            .unwrap_or(dir.path())
+            .join("countersign.db");
         let yaml = config::yaml(&options, &db_path);
         let loaded = countersign::config::load_str_with(&yaml, "test", &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{yaml}"));
