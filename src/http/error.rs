@@ -46,7 +46,8 @@ impl AppError {
 
     /// Storage cannot take writes for now; the client may retry after [`RETRY_AFTER_UNAVAILABLE`].
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
-        tracing::warn!(error = %error, "refused a request: storage cannot commit");
+        // Health logs the change once; one line per refused request would flood the log.
+        tracing::debug!(error = %error, "refused a request: storage cannot commit");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
