@@ -257,6 +257,43 @@ async fn a_decision_callback_goes_before_a_backlog_of_notifications() {
     );
 }
 
+#[tokio::test]
+async fn the_claim_takes_the_decision_before_older_notifications() {
+    let receiver = Receiver::start(AGENT_SECRET).await;
+    let smtp = SmtpServer::reserve();
+    let app = TestApp::spawn_with(Options {
+        callback_url: Some(receiver.url.clone()),
+        extra_yaml: email_yaml(&smtp.url()),
+        manual_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let id = app.escalate_id("test.single").await;
+    app.approve(&id, "bob").await;
+    // Two request mails were queued before the callback; a claim of one takes the callback.
+    let claim = countersign::store::outbox::Claim {
+        now: app.clock_now(),
+        limit: 1,
+        lease: Duration::from_secs(120),
+        owner: "test",
+        saturated: &[],
+    };
+    let items = app
+        .service
+        .store
+        .claim_outbox(claim, |_| true)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].channel, "callback");
+    let host_port = receiver
+        .url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/hooks"))
+        .unwrap();
+    assert_eq!(items[0].destination, format!("callback {host_port}"));
+}
+
 /// A callback receiver that hangs (never answers) while `hang` is set, and answers 204 otherwise.
 #[derive(Clone, Default)]
 struct Switch {
