@@ -25,8 +25,8 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Attempts in flight to one destination: enough to keep a healthy peer busy, few
 /// enough that a dead one ties up little.
 pub const PER_DESTINATION: usize = 8;
-/// How long a claimed item stays invisible; a crash mid-delivery retries it after this,
-/// or at once when the next process starts (see [`OWNER`]).
+/// How long a claimed item stays invisible (at least; see [`lease`]); a crash
+/// mid-delivery retries it after this, or at once when the next process starts (see [`OWNER`]).
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the loop looks again when ready items wait on something other than a
 /// timer (an earlier item of their ordering key, a busy destination).
@@ -110,7 +110,7 @@ impl<'a> Deliveries<'a> {
             let claim = Claim {
                 now,
                 limit: room,
-                lease: LEASE,
+                lease: lease(self.service),
                 owner: OWNER.as_str(),
                 saturated: &saturated,
             };
@@ -220,6 +220,11 @@ impl<'a> Deliveries<'a> {
 /// the conversation, then posts).
 fn attempt_deadline(service: &Service) -> Duration {
     service.config.delivery.timeout.saturating_mul(4)
+}
+
+/// The lease outlasts the attempt's deadline, so a live attempt is never claimed twice.
+fn lease(service: &Service) -> Duration {
+    LEASE.max(attempt_deadline(service) + Duration::from_secs(30))
 }
 
 async fn update_depth(service: &Service) -> store::Result<()> {
