@@ -177,6 +177,10 @@ pub struct DeliveryConfig {
     pub initial_backoff: Duration,
     #[serde(with = "duration")]
     pub max_backoff: Duration,
+    /// The deadline of one outbound call (an SMTP conversation, a Slack Web API call, a
+    /// callback request); a call that takes longer counts as failed and is retried.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -185,6 +189,7 @@ impl Default for DeliveryConfig {
             max_age: Duration::from_secs(24 * 3600),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(600),
+            timeout: Duration::from_secs(10),
         }
     }
 }

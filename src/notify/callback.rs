@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::domain::status::{rfc3339, status_document};
 use crate::domain::{Effect, Escalation};
 use crate::signing::webhooks;
-use crate::store::outbox::{Item, NewItem};
+use crate::store::outbox::{Item, NewItem, Priority};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +49,10 @@ impl Channel for CallbackChannel {
             channel: self.name(),
             kind: "escalation.decided".into(),
             ordering_key: format!("callback:{}", esc.id),
+            destination: destination(&url),
             payload: json!({"url": url, "agent": esc.agent_id, "body": body.to_string()}),
             message_id: message_id(),
+            priority: Priority::Decision,
         }]
     }
 
@@ -79,7 +81,9 @@ impl Channel for CallbackChannel {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
             .body(body.to_owned())
-            .timeout(Duration::from_secs(10))
+            // The whole exchange, connect to last body byte: a receiver that accepts and
+            // never answers costs one deadline, then the item waits out its backoff.
+            .timeout(self.config.delivery.timeout)
             .send()
             .await;
         match response {
@@ -88,6 +92,17 @@ impl Channel for CallbackChannel {
                 error: format!("callback answered {}", r.status()),
                 retry_after: retry_after(&r),
             },
+            Err(e) if e.is_timeout() => {
+                let error = format!(
+                    "callback receiver did not answer within {}ms",
+                    self.config.delivery.timeout.as_millis()
+                );
+                tracing::warn!(item = item.id, agent, error = %error, "callback deadline hit");
+                Delivery::Retry {
+                    error,
+                    retry_after: None,
+                }
+            }
             Err(e) => Delivery::Retry {
                 error: format!("callback failed: {}", without_url(e)),
                 retry_after: None,
@@ -97,6 +112,19 @@ impl Channel for CallbackChannel {
 
     fn audit_kinds(&self) -> (&'static str, &'static str) {
         ("callback_delivered", "callback_failed")
+    }
+}
+
+/// The receiver a callback URL names, `host:port`: a receiver that hangs holds up only
+/// callbacks to itself. A URL that does not parse fails at delivery; it gets a key of its own.
+fn destination(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "callback {}:{}",
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => "callback (invalid URL)".to_owned(),
     }
 }
 

@@ -1,19 +1,40 @@
 //! The outbox worker: delivers due items through their channel, records the result, retries with backoff.
+//!
+//! Deliveries run concurrently, at most [`PER_DESTINATION`] at a time to one destination
+//! (a callback receiver's `host:port`, the SMTP server, the Slack Web API), so a peer
+//! that hangs holds up only its own items: items of a saturated destination are not
+//! claimed and hold no lease. Every attempt has a deadline. Decisions to agents are
+//! claimed before notifications.
 
 use crate::domain::{AuditRecord, Time};
 use crate::notify::{Delivery, backoff};
 use crate::service::Service;
-use crate::store::outbox::Item;
+use crate::store::outbox::{Claim, Item};
 use crate::store::{self, outbox};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-/// Items delivered concurrently in one step.
-const BATCH: u32 = 64;
-/// How long a claimed item stays invisible; a crash mid-delivery retries it after this.
+/// Items one step of [`run_once`] claims at most.
+const BATCH: usize = 64;
+/// Attempts in flight at once, over all destinations, in the long-running loop.
+const MAX_IN_FLIGHT: usize = 256;
+/// Attempts in flight to one destination: enough to keep a healthy peer busy, few
+/// enough that a dead one ties up little.
+pub const PER_DESTINATION: usize = 8;
+/// How long a claimed item stays invisible (at least; see [`lease`]); a crash
+/// mid-delivery retries it after this, or at once when the next process starts (see [`OWNER`]).
 const LEASE: Duration = Duration::from_secs(120);
+/// How often the loop looks again when ready items wait on something other than a
+/// timer (an earlier item of their ordering key, a busy destination).
+const POLL: Duration = Duration::from_secs(1);
+
+/// This process's name on the leases it takes: a restarted process releases at once the
+/// leases of any other (a process that died mid-delivery).
+pub static OWNER: LazyLock<String> = LazyLock::new(|| ulid::Ulid::new().to_string());
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -23,44 +44,156 @@ pub struct Outcome {
     pub more: bool,
 }
 
-/// Claims every ready item, delivers them concurrently and records the results:
-/// whatever has finished by the time one result is in is recorded in one transaction,
-/// so a burst of deliveries costs a few commits rather than one each.
+impl Outcome {
+    fn add(&mut self, other: &Outcome) {
+        self.delivered += other.delivered;
+        self.retried += other.retried;
+        self.failed += other.failed;
+    }
+}
+
+/// One step: claims what is ready at `now` (within the per-destination bound), delivers
+/// it concurrently and records the results. Whatever has finished by the time one result
+/// is in is recorded in one transaction, so a burst of deliveries costs a few commits.
+/// `more` says ready items were left for the next step.
 pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
-    let items = service.store.claim_outbox(now, BATCH, LEASE).await?;
+    let mut deliveries = Deliveries::new(service);
+    let more = deliveries.fill(now, BATCH).await?;
     let mut outcome = Outcome {
-        more: items.len() as u32 == BATCH,
+        more,
         ..Outcome::default()
     };
-    let mut attempts = JoinSet::new();
-    for item in items {
-        let channel = service.notifier.channel(&item.channel).cloned();
-        attempts.spawn(async move {
+    while let Some(finished) = deliveries.attempts.join_next_with_id().await {
+        outcome.add(&deliveries.settle(finished).await?);
+    }
+    Ok(outcome)
+}
+
+type Attempt = (Item, Delivery);
+
+/// Attempts in flight, counted per destination.
+struct Deliveries<'a> {
+    service: &'a Service,
+    attempts: JoinSet<Attempt>,
+    /// The destination of each running attempt (a panicked task returns no item).
+    running: HashMap<tokio::task::Id, String>,
+    busy: HashMap<String, usize>,
+}
+
+impl<'a> Deliveries<'a> {
+    fn new(service: &'a Service) -> Self {
+        Self {
+            service,
+            attempts: JoinSet::new(),
+            running: HashMap::new(),
+            busy: HashMap::new(),
+        }
+    }
+
+    /// Claims ready items until `limit` attempts run, nothing is ready, or every ready
+    /// item's destination is saturated; starts an attempt for each. Returns whether ready
+    /// items may have been left behind (the limit was reached or a destination is full).
+    async fn fill(&mut self, now: Time, limit: usize) -> store::Result<bool> {
+        loop {
+            let room = limit.saturating_sub(self.attempts.len());
+            if room == 0 {
+                return Ok(true);
+            }
+            let saturated: Vec<String> = self
+                .busy
+                .iter()
+                .filter(|(_, n)| **n >= PER_DESTINATION)
+                .map(|(d, _)| d.clone())
+                .collect();
+            let mut counts = self.busy.clone();
+            let claim = Claim {
+                now,
+                limit: room,
+                lease: lease(self.service),
+                owner: OWNER.as_str(),
+                saturated: &saturated,
+            };
+            let items = self
+                .service
+                .store
+                .claim_outbox(claim, |destination| {
+                    let n = counts.entry(destination.to_owned()).or_default();
+                    *n += 1;
+                    *n <= PER_DESTINATION
+                })
+                .await?;
+            // Nothing taken: nothing ready outside the saturated destinations (a claim
+            // that fills a destination up takes at least one of its items).
+            if items.is_empty() {
+                return Ok(!saturated.is_empty());
+            }
+            for item in items {
+                self.start(item);
+            }
+        }
+    }
+
+    fn start(&mut self, item: Item) {
+        *self.busy.entry(item.destination.clone()).or_default() += 1;
+        let destination = item.destination.clone();
+        let channel = self.service.notifier.channel(&item.channel).cloned();
+        let deadline = attempt_deadline(self.service);
+        let handle = self.attempts.spawn(async move {
             let result = match &channel {
-                Some(c) => c.deliver(&item).await,
+                Some(c) => match tokio::time::timeout(deadline, c.deliver(&item)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let error = format!(
+                            "the delivery attempt did not finish within {}ms",
+                            deadline.as_millis()
+                        );
+                        tracing::warn!(channel = %item.channel, item = item.id, destination = %item.destination, "delivery deadline hit");
+                        Delivery::Retry {
+                            error,
+                            retry_after: None,
+                        }
+                    }
+                },
                 None => Delivery::Failed {
                     error: format!("channel {} is not enabled", item.channel),
                 },
             };
             (item, result)
         });
+        self.running.insert(handle.id(), destination);
     }
-    while let Some(first) = attempts.join_next().await {
-        let mut finished = vec![first];
-        while let Some(more) = attempts.try_join_next() {
-            finished.push(more);
+
+    /// Records `first` and every other attempt finished by now, in one transaction.
+    async fn settle(
+        &mut self,
+        first: Result<(tokio::task::Id, Attempt), JoinError>,
+    ) -> store::Result<Outcome> {
+        let mut finished = Vec::new();
+        let mut next = Some(first);
+        while let Some(joined) = next {
+            let id = match &joined {
+                Ok((id, _)) => *id,
+                Err(e) => e.id(),
+            };
+            if let Some(destination) = self.running.remove(&id) {
+                self.release(&destination);
+            }
+            // A panicking delivery stays leased and is retried after the lease.
+            if let Ok((_, attempt)) = joined {
+                finished.push(attempt);
+            }
+            next = self.attempts.try_join_next_with_id();
         }
-        let now = service.now();
-        // A panicking delivery stays leased and is retried after the lease.
+        let now = self.service.now();
         let judged: Vec<(Item, Recorded)> = finished
             .into_iter()
-            .flatten()
             .map(|(item, result)| {
-                let recorded = judge(service, &item, result, now);
+                let recorded = judge(self.service, &item, result, now);
                 (item, recorded)
             })
             .collect();
-        record(service, &judged, now).await?;
+        record(self.service, &judged, now).await?;
+        let mut outcome = Outcome::default();
         for (_, recorded) in &judged {
             match recorded {
                 Recorded::Delivered => outcome.delivered += 1,
@@ -68,8 +201,29 @@ pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
                 Recorded::Failed { .. } => outcome.failed += 1,
             }
         }
+        Ok(outcome)
     }
-    Ok(outcome)
+
+    fn release(&mut self, destination: &str) {
+        if let Some(n) = self.busy.get_mut(destination) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.busy.remove(destination);
+            }
+        }
+    }
+}
+
+/// The backstop on one whole attempt: a channel bounds each of its calls by
+/// `delivery.timeout`, and one attempt makes a few (a Slack DM looks the user up, opens
+/// the conversation, then posts).
+fn attempt_deadline(service: &Service) -> Duration {
+    service.config.delivery.timeout.saturating_mul(4)
+}
+
+/// The lease outlasts the attempt's deadline, so a live attempt is never claimed twice.
+fn lease(service: &Service) -> Duration {
+    LEASE.max(attempt_deadline(service) + Duration::from_secs(30))
 }
 
 enum Recorded {
@@ -154,22 +308,65 @@ fn audit(item: &Item, kind: &'static str, error: Option<&str>) -> AuditRecord {
     )
 }
 
+/// The long-running dispatcher: keeps claiming ready items while earlier attempts run,
+/// so a slow destination never holds up the claiming of others' items.
 pub async fn run(service: Service, shutdown: CancellationToken) {
     let s = &service;
-    super::run_loop(
-        "outbox",
-        s.clock.as_ref(),
-        s.signals.outbox(),
-        &shutdown,
-        move || async move {
-            // Deciding comes before telling: while the timer worker works through a
-            // backlog, deliveries wait (at most 2 s) so both do not contend for two cores.
-            s.signals
-                .timer_backlog_cleared(Duration::from_secs(2))
-                .await;
-            Ok(run_once(s, s.now()).await?.more)
-        },
-        move || outbox::next_ready(&s.store.pool),
-    )
-    .await
+    match s.store.release_leases(OWNER.as_str(), s.now()).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(items = n, "released the outbox leases of a stopped process");
+        }
+        Err(e) => tracing::error!(error = %e, "could not release stale outbox leases"),
+    }
+    let mut deliveries = Deliveries::new(s);
+    while !shutdown.is_cancelled() {
+        // Deciding comes before telling: while the timer worker works through a
+        // backlog, new claims wait (at most 2 s) so both do not contend for two cores.
+        s.signals
+            .timer_backlog_cleared(Duration::from_secs(2))
+            .await;
+        let wait = match deliveries.fill(s.now(), MAX_IN_FLIGHT).await {
+            Ok(_) => idle_wait(s).await,
+            Err(e) => {
+                tracing::error!(worker = "outbox", error = %e, "claiming failed; retrying in 1s");
+                POLL
+            }
+        };
+        let finished = tokio::select! {
+            Some(finished) = deliveries.attempts.join_next_with_id() => Some(finished),
+            _ = tokio::time::sleep(wait) => None,
+            _ = s.signals.outbox().notified() => None,
+            _ = shutdown.cancelled() => break,
+        };
+        if let Some(finished) = finished {
+            if let Err(e) = deliveries.settle(finished).await {
+                tracing::error!(worker = "outbox", error = %e, "recording deliveries failed");
+            }
+        }
+    }
+    // Attempts still running are dropped; their leases are ours, and the next start
+    // releases them at once.
+    let abandoned = deliveries.attempts.len();
+    deliveries.attempts.abort_all();
+    if abandoned > 0 {
+        tracing::info!(
+            attempts = abandoned,
+            "outbox stopped with deliveries in flight; they go out after the restart"
+        );
+    }
+}
+
+/// How long to wait for a completion or a wake-up before claiming again: until the next
+/// item falls due, or [`POLL`] when ready items are held back by their ordering key or a
+/// busy destination (a completion ends the wait early anyway).
+async fn idle_wait(s: &Service) -> Duration {
+    let next = outbox::next_ready(&s.store.pool).await.unwrap_or(None);
+    let Some(next) = next else {
+        return super::MAX_IDLE;
+    };
+    match (next - s.now()).to_std() {
+        Ok(d) if !d.is_zero() => d.min(super::MAX_IDLE),
+        _ => POLL,
+    }
 }

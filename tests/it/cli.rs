@@ -24,7 +24,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn write_config(dir: &Path, options: &Options) -> (String, std::path::PathBuf) {
+pub(crate) fn write_config(dir: &Path, options: &Options) -> (String, std::path::PathBuf) {
     let db = dir.join("countersign.db");
     let path = dir.join("countersign.yml");
     std::fs::write(&path, config::yaml(options, &db)).unwrap();
@@ -102,13 +102,13 @@ fn assert_audit_intact(db: &Path) {
 }
 
 /// A server process on a free loopback port.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    async fn start(config: &str) -> Self {
+    pub(crate) async fn start(config: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -141,7 +141,7 @@ impl Server {
         Self { child, base }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -149,7 +149,7 @@ impl Server {
         assert!(status.success());
     }
 
-    fn wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().unwrap()
     }
 }

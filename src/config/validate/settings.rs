@@ -108,4 +108,7 @@ fn delivery(d: &DeliveryConfig, out: &mut Issues) {
     if d.max_age.is_zero() {
         out.error("delivery.max_age", "must be greater than zero");
     }
+    if d.timeout.is_zero() {
+        out.error("delivery.timeout", "must be greater than zero");
+    }
 }

@@ -20,7 +20,7 @@ use crate::domain::{
     Directory, Effect, Escalation, EscalationId, NotifyReason, ReviewerProfile, Time,
 };
 use crate::signing::links::{LinkAction, LinkClaims, LinkKeys};
-use crate::store::outbox::{Item, NewItem};
+use crate::store::outbox::{Item, NewItem, Priority};
 use crate::store::{self, Store};
 use intent::Intent;
 use lettre::message::Mailbox;
@@ -69,7 +69,7 @@ impl EmailChannel {
         clock: Arc<dyn Clock>,
         keys: LinkKeys,
     ) -> anyhow::Result<Self> {
-        let transport = Transport::from_config(email)?;
+        let transport = Transport::from_config(email, config.delivery.timeout)?;
         let from = Mailbox::from_str(&email.from)
             .map_err(|_| anyhow::anyhow!("email.from is not a mailbox"))?;
         tracing::info!(transport = %transport.describe(), "email channel on");
@@ -94,6 +94,9 @@ impl EmailChannel {
             ordering_key: format!("email:{}:{}", esc.id, intent.reviewer()),
             payload: serde_json::to_value(&intent).unwrap_or(Value::Null),
             message_id: message::new_message_id(&esc.id, &self.domain),
+            priority: Priority::Notification,
+            // One SMTP server serves every mail: it is one destination.
+            destination: "email".to_owned(),
         }
     }
 

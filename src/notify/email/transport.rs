@@ -7,11 +7,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// One SMTP conversation may not hold a delivery longer than this.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// With the deadline of one whole SMTP conversation (`delivery.timeout`): lettre's
+    /// own timeout bounds only the TCP connect, not the greeting or the commands.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
     Files(PathBuf),
 }
 
@@ -42,7 +41,7 @@ impl Transport {
     /// `smtp://host[:port]` plain (a local relay), `smtp://…?tls=starttls` (STARTTLS
     /// required; `tls=opportunistic` upgrades when offered), `smtps://host[:port]` (implicit
     /// TLS), `user:password@` for AUTH, or `file://DIR`.
-    pub fn from_config(email: &EmailConfig) -> Result<Self, UrlError> {
+    pub fn from_config(email: &EmailConfig, deadline: Duration) -> Result<Self, UrlError> {
         let raw = email.smtp_url.expose().trim();
         if raw.starts_with("file://") {
             return match email.file_dir() {
@@ -53,14 +52,14 @@ impl Transport {
         let url = lettre_url(raw)?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
             .map_err(|_| UrlError::Invalid)?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(deadline))
             .build();
-        Ok(Self::Smtp(transport))
+        Ok(Self::Smtp(transport, deadline))
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Self::Smtp(_) => "SMTP".to_owned(),
+            Self::Smtp(..) => "SMTP".to_owned(),
             Self::Files(dir) => format!(".eml files in {}", dir.display()),
         }
     }
@@ -69,14 +68,25 @@ impl Transport {
     /// write replaces the same file instead of adding a second copy.
     pub async fn send(&self, message: &Message, name: &str) -> Result<(), SendError> {
         match self {
-            Self::Smtp(smtp) => smtp
-                .send(message.clone())
-                .await
-                .map(drop)
-                .map_err(|e| SendError {
-                    permanent: gives_up(&e),
-                    message: format!("SMTP: {e}"),
-                }),
+            Self::Smtp(smtp, deadline) => {
+                match tokio::time::timeout(*deadline, smtp.send(message.clone())).await {
+                    Ok(sent) => sent.map(drop).map_err(|e| SendError {
+                        permanent: gives_up(&e),
+                        message: format!("SMTP: {e}"),
+                    }),
+                    Err(_) => {
+                        let message = format!(
+                            "SMTP: the server did not finish the conversation within {}ms",
+                            deadline.as_millis()
+                        );
+                        tracing::warn!(error = %message, "SMTP deadline hit");
+                        Err(SendError {
+                            permanent: false,
+                            message,
+                        })
+                    }
+                }
+            }
             Self::Files(dir) => write_file(dir, name, &message.formatted())
                 .await
                 .map_err(|e| SendError {
@@ -210,16 +220,19 @@ mod tests {
             "smtps://h",
         ] {
             assert!(
-                matches!(Transport::from_config(&config(url)), Ok(Transport::Smtp(_))),
+                matches!(
+                    Transport::from_config(&config(url), Duration::from_secs(10)),
+                    Ok(Transport::Smtp(..))
+                ),
                 "{url}"
             );
         }
         assert!(matches!(
-            Transport::from_config(&config("file://./mail")),
+            Transport::from_config(&config("file://./mail"), Duration::from_secs(10)),
             Ok(Transport::Files(_))
         ));
         assert_eq!(
-            Transport::from_config(&config("file://")).err(),
+            Transport::from_config(&config("file://"), Duration::from_secs(10)).err(),
             Some(UrlError::NoDirectory)
         );
     }

@@ -126,10 +126,11 @@ async fn timed<T>(
 ) -> Result<T, ApiError> {
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result.map_err(classify),
-        Err(_) => Err(ApiError::Transient(format!(
-            "Slack did not answer within {}ms",
-            limit.as_millis()
-        ))),
+        Err(_) => {
+            let error = format!("Slack did not answer within {}ms", limit.as_millis());
+            tracing::warn!(error = %error, "Slack deadline hit");
+            Err(ApiError::Transient(error))
+        }
     }
 }
 

@@ -11,8 +11,6 @@ use crate::store::{self, StoreError};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How long one Web API call may take in the worker before it counts as failed.
-const CALL: Duration = Duration::from_secs(10);
 /// Mentions in a channel post are a nicety: look each awaited reviewer up briefly, once.
 const MENTION_LOOKUP: Duration = Duration::from_secs(3);
 
@@ -23,6 +21,12 @@ impl From<StoreError> for ApiError {
 }
 
 impl SlackChannel {
+    /// How long one Web API call may take in the worker before it counts as failed
+    /// (`delivery.timeout`).
+    fn call(&self) -> Duration {
+        self.config.delivery.timeout
+    }
+
     pub(super) async fn post(
         &self,
         item: &Item,
@@ -57,7 +61,7 @@ impl SlackChannel {
         let (conversation, viewer) = match to {
             Target::Reviewer(r) => {
                 let user = self.slack_user(&r).await?;
-                (self.api.open_dm(&user, CALL).await?, Some(r))
+                (self.api.open_dm(&user, self.call()).await?, Some(r))
             }
             Target::Channel(c) => {
                 self.resolve_awaited(&esc).await;
@@ -73,7 +77,7 @@ impl SlackChannel {
         let rendered = self.render(&esc, &scope).await?;
         let (channel, ts) = self
             .api
-            .post(&conversation, rendered.content(), CALL)
+            .post(&conversation, rendered.content(), self.call())
             .await?;
         let record = store::slack::NewMessage {
             escalation_id: esc.id.as_str(),
@@ -128,7 +132,7 @@ impl SlackChannel {
             }
             match self
                 .api
-                .update(&m.channel, &m.ts, rendered.content(), CALL)
+                .update(&m.channel, &m.ts, rendered.content(), self.call())
                 .await
             {
                 Ok(()) => store::slack::mark_updated(pool, m.id, &hash, chrono::Utc::now()).await?,
@@ -188,7 +192,7 @@ impl SlackChannel {
         if let Some(user) = store::slack::cached_user(pool, reviewer, &cfg.email).await? {
             return Ok(user);
         }
-        match self.api.lookup_by_email(&cfg.email, CALL).await? {
+        match self.api.lookup_by_email(&cfg.email, self.call()).await? {
             Some(user) => {
                 store::slack::remember_user(pool, reviewer, &cfg.email, &user, chrono::Utc::now())
                     .await?;
@@ -203,7 +207,9 @@ impl SlackChannel {
     /// Looks up the awaited reviewers of a channel post, so the post can mention them.
     async fn resolve_awaited(&self, esc: &Escalation) {
         for reviewer in eligibility::eligible(esc, &self.dir) {
-            let lookup = tokio::time::timeout(MENTION_LOOKUP, self.slack_user(&reviewer)).await;
+            let lookup =
+                tokio::time::timeout(MENTION_LOOKUP.min(self.call()), self.slack_user(&reviewer))
+                    .await;
             if let Ok(Err(e)) = lookup {
                 tracing::debug!(reviewer = %reviewer, error = %e, "no Slack mention for reviewer");
             }

@@ -19,7 +19,7 @@ use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
 use crate::domain::{Directory, Effect, Escalation, NotifyReason};
 use crate::store::Store;
-use crate::store::outbox::{Item, NewItem};
+use crate::store::outbox::{Item, NewItem, Priority};
 use api::SlackApi;
 use refs::{Op, Target, round};
 use std::sync::Arc;
@@ -63,6 +63,9 @@ impl Channel for SlackChannel {
             ordering_key: ordering_key(esc),
             payload: serde_json::to_value(op).unwrap_or_default(),
             message_id: message_id(),
+            priority: Priority::Notification,
+            // Every call goes to one Web API (and its rate limits): one destination.
+            destination: "slack".to_owned(),
         };
         let mut items = Vec::new();
         // Anything but a fresh stage changes what earlier messages should show.

@@ -99,6 +99,16 @@ pub fn yaml(options: &Options, db: &Path) -> String {
         .as_deref()
         .map(|u| format!("    callback_url: {u}\n"))
         .unwrap_or_default();
+    let other_callback = options
+        .other_callback_url
+        .as_deref()
+        .map(|u| format!("    callback_url: {u}\n"))
+        .unwrap_or_default();
+    let timeout = options
+        .delivery_timeout
+        .as_deref()
+        .map(|t| format!("  timeout: {t}\n"))
+        .unwrap_or_default();
     let workflows = options.workflows_yaml.as_deref().unwrap_or(WORKFLOWS);
     format!(
         r#"
@@ -110,7 +120,7 @@ server:
   initial_backoff: 1s
   max_backoff: 1m
   max_age: 1h
-agents:
+{timeout}agents:
   - id: test-agent
     name: Test Agent
     api_key: {AGENT_KEY}
@@ -119,7 +129,7 @@ agents:
     name: Other Agent
     api_key: {OTHER_AGENT_KEY}
     webhook_secret: {AGENT_SECRET}
-reviewers:
+{other_callback}reviewers:
   - {{id: alice, name: Alice Analyst, email: alice@example.com, roles: [security_analyst], department: Security, api_key: alice-key}}
   - {{id: bob, name: Bob Builder, email: bob@example.com, roles: [senior_engineer], department: Platform, api_key: bob-key}}
   - {{id: carol, name: Carol Coder, email: carol@example.com, roles: [senior_engineer], department: Platform, api_key: carol-key}}

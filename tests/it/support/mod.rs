@@ -36,6 +36,10 @@ pub struct TestApp {
 pub struct Options {
     /// Callback URL given to the test agent.
     pub callback_url: Option<String>,
+    /// `delivery.timeout` of the test config (the default when absent).
+    pub delivery_timeout: Option<String>,
+    /// Callback URL given to the other agent.
+    pub other_callback_url: Option<String>,
     /// YAML appended at the top level (e.g. a `slack:` or `email:` section).
     pub extra_yaml: String,
     /// Replace the workflows of the default test config.
