@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::notify::callback::CallbackChannel;
+use crate::notify::callback_guard;
 use crate::notify::email::EmailChannel;
 use crate::notify::slack::SlackChannel;
 use crate::notify::slack::api::SlackApi;
@@ -47,12 +48,13 @@ impl App {
             config.server.override_listen(bound);
         }
         let config = Arc::new(config);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
-        let mut channels: Vec<Arc<dyn Channel>> =
-            vec![Arc::new(CallbackChannel::new(config.clone(), http))];
+        let http = callback_guard::client(false).context("building the HTTP client")?;
+        let guarded = callback_guard::client(true).context("building the HTTP client")?;
+        let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(CallbackChannel::new(
+            config.clone(),
+            http,
+            guarded,
+        ))];
         if let Some(slack) = &config.slack {
             let api = SlackApi::new(slack).context("building the Slack client")?;
             channels.push(Arc::new(SlackChannel::new(

@@ -25,8 +25,8 @@ pub use issue::{ConfigError, ConfigIssue, Severity};
 pub use load::{EnvLookup, Loaded, load_file, load_str, load_str_with};
 pub use model::{
     AgentConfig, Config, DelegationConfig, DeliveryConfig, EmailConfig, MatchConfig,
-    ReviewerConfig, RiskRange, SeparationConfig, ServerConfig, SlackConfig, StageConfig,
-    WorkflowConfig,
+    RateLimitConfig, ReviewerConfig, RiskRange, SeparationConfig, ServerConfig, SlackConfig,
+    StageConfig, WorkflowConfig,
 };
 pub use secret::Secret;
 pub use select::glob_match;

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// Lets a request's `callback_url` name loopback/private/link-local addresses (design.md §4).
+    pub allow_private_callbacks: bool,
     public_url_is_default: bool,
 }
 
@@ -80,6 +82,7 @@ struct RawServerConfig {
     previous_link_secrets: Vec<Secret>,
     max_body_bytes: usize,
     metrics_token: Option<Secret>,
+    allow_private_callbacks: bool,
 }
 
 impl Default for RawServerConfig {
@@ -92,6 +95,7 @@ impl Default for RawServerConfig {
             previous_link_secrets: Vec::new(),
             max_body_bytes: 256 * 1024,
             metrics_token: None,
+            allow_private_callbacks: false,
         }
     }
 }
@@ -111,6 +115,7 @@ impl From<RawServerConfig> for ServerConfig {
             previous_link_secrets: raw.previous_link_secrets,
             max_body_bytes: raw.max_body_bytes,
             metrics_token: raw.metrics_token,
+            allow_private_callbacks: raw.allow_private_callbacks,
             public_url_is_default,
         }
     }
@@ -204,9 +209,53 @@ pub struct AgentConfig {
     /// Standard Webhooks secret: `whsec_` + base64 key.
     pub webhook_secret: Secret,
     pub callback_url: Option<String>,
+    /// The `host:port`s a request's `callback_url` may name; default: `callback_url`'s.
+    #[serde(default)]
+    pub callback_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `agents[].rate_limit`: how fast and how much one agent may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained intake requests per second; none: no per-second limit.
+    pub per_second: Option<u32>,
+    /// Requests allowed at once above the sustained rate; default: `per_second`.
+    pub burst: Option<u32>,
+    /// Escalations the agent may have open (not yet decided) at a time.
+    pub max_pending: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: None,
+            burst: None,
+            max_pending: 10_000,
+        }
+    }
 }
 
 impl AgentConfig {
+    /// Where a request's own `callback_url` may point: `callback_hosts`, or else
+    /// the `host:port` of the configured `callback_url` (none without one).
+    pub fn allowed_callback_hosts(&self) -> Vec<String> {
+        if let Some(hosts) = &self.callback_hosts {
+            return hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect();
+        }
+        self.callback_url
+            .as_deref()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| crate::domain::callback_target::host_port(&u))
+            .into_iter()
+            .collect()
+    }
+
     /// The HMAC key inside `webhook_secret`; `None` only if validation was bypassed.
     pub fn webhook_key(&self) -> Option<Vec<u8>> {
         super::validate::decode_whsec(self.webhook_secret.expose())

@@ -646,3 +646,45 @@ fn workflow_selection() {
     assert_eq!(pick("bot", "deploy.production", None), Some("prod-high"));
     assert_eq!(pick("bot", "deploy.staging", None), None);
 }
+
+#[test]
+fn callback_and_rate_limit_defaults() {
+    let c = load(BASE).unwrap().config;
+    assert!(!c.server.allow_private_callbacks);
+    let a = &c.agents[0];
+    assert_eq!(a.rate_limit, RateLimitConfig::default());
+    assert_eq!(a.rate_limit.max_pending, 10_000);
+    assert_eq!(a.rate_limit.per_second, None);
+    assert!(a.allowed_callback_hosts().is_empty());
+    let with_url = base_with(
+        "    api_key: bot-key\n",
+        "    api_key: bot-key\n    callback_url: https://Hooks.Example.com/cb\n",
+    );
+    let c = load(&with_url).unwrap().config;
+    assert_eq!(
+        c.agents[0].allowed_callback_hosts(),
+        ["hooks.example.com:443"]
+    );
+}
+
+#[test]
+fn callback_hosts_and_rate_limits_are_checked_with_paths() {
+    let bad = base_with(
+        "    api_key: bot-key\n",
+        "    api_key: bot-key\n    callback_hosts: [\"ok.example.com:443\", \"no-port.example.com\"]\n    rate_limit: {per_second: 0, burst: 0, max_pending: 0}\n",
+    );
+    has_error(&bad, "agents[0].callback_hosts[1]", "host:port");
+    has_error(&bad, "agents[0].rate_limit.per_second", "at least 1");
+    has_error(&bad, "agents[0].rate_limit.burst", "at least 1");
+    has_error(&bad, "agents[0].rate_limit.max_pending", "at least 1");
+    let orphan = base_with(
+        "    api_key: bot-key\n",
+        "    api_key: bot-key\n    rate_limit: {burst: 5}\n",
+    );
+    has_error(&orphan, "agents[0].rate_limit.burst", "per_second");
+    let typo = base_with(
+        "    api_key: bot-key\n",
+        "    api_key: bot-key\n    rate_limit: {per_secnd: 5}\n",
+    );
+    assert!(load(&typo).is_err());
+}

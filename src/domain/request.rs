@@ -60,6 +60,20 @@ pub struct EscalationRequest {
     pub callback_url: Option<String>,
 }
 
+/// The top-level fields of the intake body (design.md §3); any other is refused.
+const FIELDS: &[&str] = &[
+    "intent",
+    "summary",
+    "payload",
+    "resource",
+    "risk",
+    "policy",
+    "requested_by",
+    "context",
+    "deadline",
+    "callback_url",
+];
+
 /// A field that failed validation, named by its JSON path (`risk.score`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -84,8 +98,19 @@ impl EscalationRequest {
     /// Parses an already well-formed JSON document; type mismatches and rule
     /// violations come back with the path of the offending field.
     pub fn parse(value: serde_json::Value, now: Time) -> Result<Self, ValidationError> {
-        if !value.is_object() {
+        let Some(fields) = value.as_object() else {
             return Err(invalid("$", "the body must be a JSON object"));
+        };
+        // Checked here, not with `deny_unknown_fields`, so stored requests stay readable
+        // if a field is ever retired: a typo (`callbak_url`) must not silently drop a field.
+        if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(invalid(
+                unknown.chars().take(100).collect::<String>(),
+                format!(
+                    "is not a field of an escalation (expected one of: {})",
+                    FIELDS.join(", ")
+                ),
+            ));
         }
         let mut req: EscalationRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();

@@ -2,7 +2,8 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AuthAgent, json_value, raw_body};
+use super::extract::{AuthAgent, has_body, json_body, raw_body};
+use super::limits::RateLimits;
 use crate::config::AgentConfig;
 use crate::domain::engine::Event;
 use crate::domain::status::status_document;
@@ -15,8 +16,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest a `?wait=` long-poll is held.
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<RateLimits>>,
     AuthAgent(agent): AuthAgent,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -43,13 +46,14 @@ async fn create(
         Some(v) => Some(idempotency_key(v.to_str().ok())?),
         None => None,
     };
-    submit(&state, &agent, &body, key).await
+    submit(&state, &limits, &agent, &headers, &body, key).await
 }
 
 /// Standard Webhooks intake: the signature is verified over the raw bytes
 /// before anything is parsed; `webhook-id` is the idempotency key.
 async fn webhook(
     State(state): State<AppState>,
+    Extension(limits): Extension<Arc<RateLimits>>,
     Path(agent_id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -78,7 +82,7 @@ async fn webhook(
         AppError::unauthorized(format!("The webhook signature could not be verified: {e}."))
     })?;
     let key = idempotency_key(Some(id))?;
-    submit(&state, &agent, &body, Some(key)).await
+    submit(&state, &limits, &agent, &headers, &body, Some(key)).await
 }
 
 fn idempotency_key(value: Option<&str>) -> Result<String, AppError> {
@@ -90,13 +94,18 @@ fn idempotency_key(value: Option<&str>) -> Result<String, AppError> {
     }
 }
 
+/// The shared intake of both routes, once the agent is known (a webhook's signature
+/// verified, so nobody else can spend its rate budget).
 async fn submit(
     state: &AppState,
+    limits: &RateLimits,
     agent: &AgentConfig,
+    headers: &HeaderMap,
     body: &[u8],
     key: Option<String>,
 ) -> Result<Response, AppError> {
-    let value = json_value(body)?;
+    limits.check(agent)?;
+    let value = json_body(headers, body)?;
     let request = EscalationRequest::parse(value, state.service.now())?;
     let (status, esc) = match state.service.submit(agent, request, key).await? {
         Intake::Created(esc) => (StatusCode::CREATED, esc),
@@ -162,13 +171,15 @@ async fn cancel(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let body = raw_body(body)?;
-    let input: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
+    // A cancel takes no body; one it does carry must be JSON.
+    let input: CancelBody = if !has_body(&body) {
         CancelBody::default()
     } else {
-        serde_json::from_value(json_value(&body)?)
+        serde_json::from_value(json_body(&headers, &body)?)
             .map_err(|e| AppError::validation(e.to_string()))?
     };
     let esc = owned(&state, &agent, &id).await?;

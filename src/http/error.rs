@@ -10,13 +10,17 @@ use serde_json::json;
 
 /// Seconds a client waits before retrying a write storage refused (a full disk is freed,
 /// a lock released, in that order of time).
-pub const RETRY_AFTER_UNAVAILABLE: &str = "5";
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+/// When an agent over its `max_pending` should look again: decisions take minutes, not seconds.
+const PENDING_RETRY_SECS: u64 = 30;
 
 #[derive(Debug)]
 pub struct AppError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -25,7 +29,24 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `rate_limited`, with when to come back.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 415: a JSON endpoint got a body of another (or no) media type.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be sent with Content-Type: application/json.",
+        )
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -48,11 +69,13 @@ impl AppError {
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
         // Health logs the change once; one line per refused request would flood the log.
         tracing::debug!(error = %error, "refused a request: storage cannot commit");
-        Self::new(
+        let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Storage cannot take writes right now; nothing was changed. Retry later.",
-        )
+        );
+        e.retry_after = Some(RETRY_AFTER_UNAVAILABLE);
+        e
     }
 
     /// Logs the cause with context and shows nothing of it.
@@ -72,9 +95,8 @@ impl IntoResponse for AppError {
         if self.status == StatusCode::UNAUTHORIZED {
             return (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            let retry = [(header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE)];
-            return (self.status, retry, body).into_response();
+        if let Some(secs) = self.retry_after {
+            return (self.status, [(header::RETRY_AFTER, secs.to_string())], body).into_response();
         }
         (self.status, body).into_response()
     }
@@ -123,6 +145,13 @@ impl From<IntakeError> for AppError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_workflow",
                 format!("{e}; nothing governs this action, so it may not proceed."),
+            ),
+            IntakeError::Invalid(e) => e.into(),
+            IntakeError::TooManyPending { max } => Self::rate_limited(
+                format!(
+                    "This agent already has {max} escalations waiting for a decision; retry once some are decided."
+                ),
+                PENDING_RETRY_SECS,
             ),
             IntakeError::Store(e) => e.into(),
         }

@@ -68,8 +68,32 @@ pub fn raw_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> 
     })
 }
 
-/// Parses JSON syntax only; a syntax error is 400, shape errors are the caller's 422.
+/// Parses JSON syntax only; a syntax error or a duplicate key is 400, shape errors are the
+/// caller's 422.
 pub fn json_value(body: &[u8]) -> Result<serde_json::Value, AppError> {
-    serde_json::from_slice(body)
+    super::strict_json::from_slice(body)
         .map_err(|e| AppError::malformed(format!("The body is not valid JSON: {e}")))
+}
+
+/// A JSON endpoint's body: 415 unless it says `Content-Type: application/json`, then
+/// [`json_value`]. Call [`has_body`] first where a body is optional.
+pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, AppError> {
+    if has_body(body) && !is_json(headers) {
+        return Err(AppError::unsupported_media_type());
+    }
+    json_value(body)
+}
+
+/// Whether the request carries a body at all (whitespace is none); 415 applies only then.
+pub fn has_body(body: &[u8]) -> bool {
+    !body.iter().all(u8::is_ascii_whitespace)
+}
+
+/// `application/json`, any case, parameters (`; charset=utf-8`) allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }

@@ -225,6 +225,10 @@ async fn submit(
         return problem_page(&state, problem, now);
     }
     let Ok(Form(pairs)) = form else {
+        // A used or decided link says so (409 …) before any complaint about the form.
+        if let Err(problem) = standing(&state, &link) {
+            return problem_page(&state, problem, now);
+        }
         let error = "The form could not be read; please try again.";
         return confirm_page(&state, &link, &Submitted::default(), Some(error), now).await;
     };

@@ -3,14 +3,19 @@
 pub mod agents;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod links;
 pub mod ops;
 pub mod reviewers;
 pub mod slack;
+mod strict_json;
 
 use crate::service::Service;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use error::AppError;
 use tower_http::trace::TraceLayer;
 
@@ -22,6 +27,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let limit = state.service.config.server.max_body_bytes;
+    let rate_limits = std::sync::Arc::new(limits::RateLimits::new(&state.service.config));
     Router::new()
         .merge(agents::router())
         .merge(reviewers::router())
@@ -29,17 +35,88 @@ pub fn router(state: AppState) -> Router {
         .merge(links::router())
         .merge(slack::router(&state))
         .fallback(not_found)
+        .layer(axum::Extension(rate_limits))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
         .with_state(state)
 }
 
 async fn not_found() -> AppError {
-    AppError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "not_found",
-        "No such route.",
-    )
+    AppError::new(StatusCode::NOT_FOUND, "not_found", "No such route.")
+}
+
+/// Every error leaves in the contract's shape: axum's own rejections (Path, Query, Json,
+/// body limit), its empty 405 and anything else that answers an error as plain text or
+/// nothing are rewritten to `{"error":{"code","message"}}`, keeping their status and headers
+/// (`Allow`, `Retry-After`). JSON errors and the email pages (HTML) pass untouched.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.starts_with("text/plain")),
+    };
+    if !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let (code, fallback) = error_code(status);
+    let text = axum::body::to_bytes(body, 2048).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    // A 5xx's text may say more than a client should read; it goes to the log instead.
+    let message = if text.is_empty() || status.is_server_error() {
+        if !text.is_empty() {
+            tracing::error!(%status, error = %text, "plain-text server error");
+        }
+        fallback.to_owned()
+    } else {
+        text
+    };
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The contract's code and a default sentence for a status.
+fn error_code(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("malformed", "The request could not be read."),
+        401 => ("unauthorized", "Credentials are missing or not valid."),
+        403 => ("forbidden", "This is not allowed."),
+        404 => ("not_found", "No such route."),
+        405 => (
+            "method_not_allowed",
+            "This route does not accept that method.",
+        ),
+        408 => ("request_timeout", "The request took too long to arrive."),
+        409 => ("conflict", "The request conflicts with the current state."),
+        413 => (
+            "payload_too_large",
+            "The body is larger than the server accepts.",
+        ),
+        415 => (
+            "unsupported_media_type",
+            "The body's media type is not accepted here.",
+        ),
+        422 => ("validation", "The request is not valid."),
+        429 => ("rate_limited", "Too many requests; retry later."),
+        503 => (
+            "unavailable",
+            "The service cannot take this request now; retry later.",
+        ),
+        400..500 => ("bad_request", "The request was refused."),
+        _ => (
+            "internal",
+            "Something went wrong on our side; nothing was changed.",
+        ),
+    }
 }
 
 /// The request span, with credentials kept out of logs: an email link's token is

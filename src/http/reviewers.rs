@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AuthReviewer, json_value, raw_body};
+use super::extract::{AuthReviewer, json_body, raw_body};
 use crate::domain::engine::{Event, VoteInput};
 use crate::domain::status::status_document;
 use crate::domain::{Escalation, EscalationId, VoteChannel, VoteChoice};
@@ -73,10 +73,11 @@ async fn vote(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
     let body = raw_body(body)?;
-    let value = json_value(&body)?;
+    let value = json_body(&headers, &body)?;
     let input: VoteBody = serde_path_to_error::deserialize(value)
         .map_err(|e| AppError::validation(format!("{}: {}", e.path(), e.inner())))?;
     let choice = match input.decision.as_str() {

@@ -13,11 +13,17 @@ use std::time::Duration;
 pub struct CallbackChannel {
     config: Arc<Config>,
     http: reqwest::Client,
+    /// For URLs a request named: refuses private addresses at connect time (DNS rebinding).
+    guarded: reqwest::Client,
 }
 
 impl CallbackChannel {
-    pub fn new(config: Arc<Config>, http: reqwest::Client) -> Self {
-        Self { config, http }
+    pub fn new(config: Arc<Config>, http: reqwest::Client, guarded: reqwest::Client) -> Self {
+        Self {
+            config,
+            http,
+            guarded,
+        }
     }
 }
 
@@ -71,10 +77,13 @@ impl Channel for CallbackChannel {
                 error: format!("agent {agent} is no longer configured"),
             };
         };
+        let http = match self.guard(agent, url) {
+            Ok(http) => http,
+            Err(error) => return Delivery::Failed { error },
+        };
         let timestamp = chrono::Utc::now().timestamp();
         let signature = webhooks::sign(&key, &item.message_id, timestamp, body.as_bytes());
-        let response = self
-            .http
+        let response = http
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &item.message_id)
@@ -125,6 +134,24 @@ fn destination(url: &str) -> String {
             u.port_or_known_default().unwrap_or_default()
         ),
         Err(_) => "callback (invalid URL)".to_owned(),
+    }
+}
+
+impl CallbackChannel {
+    /// The client for this URL: the agent's configured `callback_url` is the operator's
+    /// choice; any other (a request's) goes through the private-address guard.
+    fn guard(&self, agent: &str, url: &str) -> Result<&reqwest::Client, String> {
+        let configured = self
+            .config
+            .agent(agent)
+            .and_then(|a| a.callback_url.as_deref());
+        if configured == Some(url) || self.config.server.allow_private_callbacks {
+            return Ok(&self.http);
+        }
+        match super::callback_guard::refused_literal(url) {
+            Some(reason) => Err(reason),
+            None => Ok(&self.guarded),
+        }
     }
 }
 

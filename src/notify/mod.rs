@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod callback;
+pub mod callback_guard;
 pub mod email;
 pub mod slack;
 

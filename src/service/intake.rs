@@ -4,9 +4,13 @@
 
 use super::write::{self, StepRows};
 use super::{Service, Write};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, RateLimitConfig};
+use crate::domain::callback_target::{self, Verdict};
 use crate::domain::engine::{self, NewEscalation};
-use crate::domain::{AgentId, Escalation, EscalationId, EscalationRequest, Step, Time};
+use crate::domain::{
+    AgentId, Escalation, EscalationId, EscalationRequest, Step, Time, ValidationError,
+};
+use crate::notify::callback_guard;
 use crate::store::{self, StoreError};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
@@ -21,6 +25,12 @@ pub enum Intake {
 pub enum IntakeError {
     #[error("no workflow matches intent {intent} at risk {risk}")]
     NoWorkflow { intent: String, risk: String },
+    /// A field the edge could not judge alone (a callback_url that resolves privately).
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// The agent already has `max` escalations open.
+    #[error("the agent already has {max} open escalations")]
+    TooManyPending { max: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -31,6 +41,16 @@ pub struct Job {
     key: Option<String>,
     plan: Planned,
     reply: oneshot::Sender<Result<Intake, IntakeError>>,
+}
+
+/// What became of one job in its transaction.
+enum Slot {
+    /// Written (or, for a refusal planned earlier, nothing to write).
+    New,
+    /// The idempotency key was seen: this escalation.
+    Repeat(Escalation),
+    /// The agent is at its `max_pending`: nothing written.
+    Full(u64),
 }
 
 /// What one request comes to, before anything is written.
@@ -46,6 +66,9 @@ impl Service {
         request: EscalationRequest,
         idempotency_key: Option<String>,
     ) -> Result<Intake, IntakeError> {
+        if let Some(url) = &request.callback_url {
+            self.check_callback(agent, url).await?;
+        }
         // The engine's opening step and its encoded rows are worked out here, on the
         // request's own task, so the group's leader only checks keys and writes.
         let plan = self.plan(agent, request, idempotency_key.clone(), self.now())?;
@@ -74,10 +97,10 @@ impl Service {
             .map(|j| ((j.agent, j.key, j.plan), j.reply))
             .unzip();
         let answers = match self.open_all(&jobs).await {
-            Ok(repeats) => jobs
+            Ok(slots) => jobs
                 .into_iter()
-                .zip(repeats)
-                .map(|((_, _, plan), repeat)| self.answer(plan, repeat))
+                .zip(slots)
+                .map(|((_, _, plan), slot)| self.answer(plan, slot))
                 .collect(),
             Err(e) if jobs.len() == 1 => vec![Err(e.into())],
             // Storage refuses writes (full disk, I/O error): retrying each alone would only
@@ -91,9 +114,9 @@ impl Service {
                 for job in jobs {
                     let one = [job];
                     answers.push(match self.open_all(&one).await {
-                        Ok(mut repeats) => {
+                        Ok(mut slots) => {
                             let [(_, _, plan)] = one;
-                            self.answer(plan, repeats.pop().flatten())
+                            self.answer(plan, slots.pop().unwrap_or(Slot::New))
                         }
                         Err(e) => Err(e.into()),
                     });
@@ -106,14 +129,15 @@ impl Service {
         }
     }
 
-    /// Writes every job that opens a new escalation, in one transaction, and returns for
-    /// each job the escalation it repeats, if it does. The idempotency keys are checked
-    /// inside the transaction (so two concurrent repeats cannot both create); a repeat —
-    /// of an earlier request, or of one earlier in this very group — writes nothing.
+    /// Writes every job that opens a new escalation, in one transaction, and returns what
+    /// became of each. The idempotency keys are checked inside the transaction (so two
+    /// concurrent repeats cannot both create); a repeat — of an earlier request, or of one
+    /// earlier in this very group — writes nothing. So is each agent's open count, so
+    /// `max_pending` holds however many intakes race (the writer is single).
     async fn open_all(
         &self,
         jobs: &[(AgentId, Option<String>, Planned)],
-    ) -> Result<Vec<Option<Escalation>>, StoreError> {
+    ) -> Result<Vec<Slot>, StoreError> {
         let mut tx = self.store.begin().await?;
         let keys: Vec<(&AgentId, &str)> = jobs
             .iter()
@@ -125,28 +149,79 @@ impl Service {
                 .into_iter()
                 .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
                 .collect();
-        let mut repeats = Vec::with_capacity(jobs.len());
+        let mut open: HashMap<AgentId, u64> = HashMap::new();
+        let mut slots = Vec::with_capacity(jobs.len());
         let mut rows: Vec<&StepRows> = Vec::new();
         for (agent, key, plan) in jobs {
             let key = key.as_ref().map(|k| (agent.clone(), k.clone()));
-            let repeat = key.as_ref().and_then(|k| known.get(k)).cloned();
-            if let (None, Planned::Created(created)) = (&repeat, plan) {
-                rows.push(&created.1);
-                if let Some(key) = key {
-                    known.insert(key, created.0.escalation.clone());
-                }
+            if let Some(esc) = key.as_ref().and_then(|k| known.get(k)) {
+                slots.push(Slot::Repeat(esc.clone()));
+                continue;
             }
-            repeats.push(repeat);
+            let Planned::Created(created) = plan else {
+                slots.push(Slot::New);
+                continue;
+            };
+            let count = match open.get_mut(agent) {
+                Some(n) => n,
+                None => {
+                    let n = store::escalations::count_open_for_agent(&mut tx, agent).await?;
+                    open.entry(agent.clone()).or_insert(n)
+                }
+            };
+            let max = self.max_pending(agent);
+            if *count >= max {
+                slots.push(Slot::Full(max));
+                continue;
+            }
+            *count += 1;
+            rows.push(&created.1);
+            if let Some(key) = key {
+                known.insert(key, created.0.escalation.clone());
+            }
+            slots.push(Slot::New);
         }
         write::write_rows(&mut tx, &rows).await?;
         self.store.commit(tx).await?;
-        Ok(repeats)
+        Ok(slots)
+    }
+
+    fn max_pending(&self, agent: &AgentId) -> u64 {
+        self.config
+            .agent(agent.as_str())
+            .map_or(RateLimitConfig::default().max_pending, |a| {
+                a.rate_limit.max_pending
+            })
+    }
+
+    /// A request's own callback_url: the address rules (pure), then, for a name, its
+    /// addresses now. Delivery checks again (the name may change; see `callback_guard`).
+    async fn check_callback(&self, agent: &AgentConfig, url: &str) -> Result<(), IntakeError> {
+        let allow_private = self.config.server.allow_private_callbacks;
+        let refuse = |message: String| ValidationError {
+            field: "callback_url".into(),
+            message,
+        };
+        let verdict = callback_target::check(url, &agent.allowed_callback_hosts(), allow_private)
+            .map_err(|m| IntakeError::Invalid(refuse(m)))?;
+        if let Verdict::Resolve { host, port } = verdict {
+            callback_guard::resolve_public(&host, port)
+                .await
+                .map_err(|m| IntakeError::Invalid(refuse(m)))?;
+        }
+        Ok(())
     }
 
     /// The answer to a committed job; wakes whoever waits on a new escalation.
-    fn answer(&self, plan: Planned, repeat: Option<Escalation>) -> Result<Intake, IntakeError> {
-        if let Some(esc) = repeat {
-            return Ok(Intake::Existing(esc));
+    fn answer(&self, plan: Planned, slot: Slot) -> Result<Intake, IntakeError> {
+        match slot {
+            Slot::Repeat(esc) => return Ok(Intake::Existing(esc)),
+            Slot::Full(max) => {
+                metrics::counter!("countersign_intake_refused_total", "code" => "rate_limited")
+                    .increment(1);
+                return Err(IntakeError::TooManyPending { max });
+            }
+            Slot::New => {}
         }
         match plan {
             Planned::Created(created) => {

@@ -262,3 +262,15 @@ fn encode(esc: &Escalation) -> Result<String> {
 fn decode(state: &str) -> Result<Escalation> {
     serde_json::from_str(state).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// How many of this agent's escalations are still open (no decision yet), for `max_pending`.
+/// Read inside the intake transaction, so concurrent intakes cannot both take the last place.
+pub async fn count_open_for_agent(tx: &mut Tx, agent: &AgentId) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL",
+    )
+    .bind(agent.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -1,8 +1,9 @@
 //! Checks on `agents` and `reviewers`: unique ids, credentials, addresses.
 
 use super::{Issues, check_http_url, check_unique, decode_whsec};
-use crate::config::model::{AgentConfig, Config, ReviewerConfig};
+use crate::config::model::{AgentConfig, Config, RateLimitConfig, ReviewerConfig};
 use crate::config::secret::Secret;
+use crate::domain::callback_target;
 use std::str::FromStr;
 
 pub(super) fn check(config: &Config, out: &mut Issues) {
@@ -32,6 +33,35 @@ fn agent(path: &str, a: &AgentConfig, out: &mut Issues) {
     }
     if let Some(url) = &a.callback_url {
         check_http_url(out, &format!("{path}.callback_url"), url);
+    }
+    for (i, host) in a.callback_hosts.iter().flatten().enumerate() {
+        if callback_target::parse_host_port(host).is_none() {
+            out.error(
+                format!("{path}.callback_hosts[{i}]"),
+                format!("`{host}` must be host:port, e.g. hooks.example.com:443"),
+            );
+        }
+    }
+    rate_limit(&format!("{path}.rate_limit"), &a.rate_limit, out);
+}
+
+fn rate_limit(path: &str, r: &RateLimitConfig, out: &mut Issues) {
+    if r.per_second == Some(0) {
+        out.error(
+            format!("{path}.per_second"),
+            "must be at least 1 (leave it out for no limit)",
+        );
+    }
+    match (r.per_second, r.burst) {
+        (_, Some(0)) => out.error(format!("{path}.burst"), "must be at least 1"),
+        (None, Some(_)) => out.error(
+            format!("{path}.burst"),
+            "needs per_second: a burst of what rate?",
+        ),
+        _ => {}
+    }
+    if r.max_pending == 0 {
+        out.error(format!("{path}.max_pending"), "must be at least 1");
     }
 }
 
