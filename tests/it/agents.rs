@@ -149,6 +149,7 @@ async fn webhooks_accept_any_matching_signature_among_several() {
             "webhook-signature",
             format!("v1,bm90IGl0 {good} v2,whatever"),
         )
+        .header("content-type", "application/json")
         .body(body)
         .send()
         .await

@@ -54,7 +54,14 @@ async fn the_decision_is_called_back_signed() {
 #[tokio::test]
 async fn a_callback_url_in_the_request_wins_and_cancel_is_called_back() {
     let receiver = Receiver::start(AGENT_SECRET).await;
-    let app = TestApp::spawn().await; // the agent has no default callback URL
+    // The agent has no default callback URL; the request's must name an allowed host.
+    let app = TestApp::spawn_with(Options {
+        callback_hosts: crate::support::config::host_port(&receiver.url)
+            .into_iter()
+            .collect(),
+        ..Options::default()
+    })
+    .await;
     let doc = app
         .escalate_with(
             json!({"intent": "test.single", "summary": "x", "callback_url": receiver.url}),

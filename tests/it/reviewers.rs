@@ -97,6 +97,7 @@ async fn refusals_carry_their_codes_and_change_nothing() {
         .client
         .post(app.url(&format!("/v1/escalations/{id}/votes")))
         .bearer_auth("bob-key")
+        .header("content-type", "application/json")
         .body("{")
         .send()
         .await

@@ -124,3 +124,191 @@ async fn garbage_never_gets_a_server_error() {
         countersign::store::audit::Verdict::Intact { .. }
     ));
 }
+
+/// Asserts the contract's error body and returns it.
+async fn contract_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "{}", r.url());
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let body: Value = r.json().await.expect("errors are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    body
+}
+
+#[tokio::test]
+async fn intake_is_strict_about_keys_fields_and_media_type() {
+    let app = TestApp::spawn().await;
+    let post = |body: &'static str, content_type: Option<&'static str>| {
+        let mut req = app
+            .client
+            .post(app.url("/v1/escalations"))
+            .bearer_auth(AGENT_KEY)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    let json = Some("application/json");
+    // Duplicate keys, top-level and nested: 400, never "the last one wins".
+    for body in [
+        r#"{"intent": "test.risk", "summary": "x", "risk": {"score": 95}, "risk": {"score": 1}}"#,
+        r#"{"intent": "test.single", "intent": "test.risk", "summary": "x"}"#,
+        r#"{"intent": "test.single", "summary": "x", "payload": {"a": {"b": 1, "b": 2}}}"#,
+    ] {
+        let r = post(body, json).await.unwrap();
+        let e = contract_error(r, 400, "malformed").await;
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key")
+        );
+    }
+    // An unknown top-level field (a typo) is 422 naming it.
+    let r = post(
+        r#"{"intent": "test.single", "summary": "x", "callbak_url": "https://agent.example.com/h"}"#,
+        json,
+    )
+    .await
+    .unwrap();
+    let e = contract_error(r, 422, "validation").await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("callbak_url"),
+        "{e}"
+    );
+    // A body without Content-Type: application/json is 415.
+    let ok = r#"{"intent": "test.single", "summary": "x"}"#;
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        contract_error(post(ok, ct).await.unwrap(), 415, "unsupported_media_type").await;
+    }
+    // Parameters and case do not matter.
+    let r = post(ok, Some("Application/JSON; charset=utf-8"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Votes are a JSON endpoint too; a cancel takes no body, so needs no Content-Type.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/escalations/{id}/votes")))
+        .bearer_auth("bob-key")
+        .body(r#"{"decision": "approve"}"#)
+        .send()
+        .await
+        .unwrap();
+    contract_error(r, 415, "unsupported_media_type").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/escalations/{id}/votes")))
+        .bearer_auth("bob-key")
+        .header("content-type", "application/json")
+        .body(r#"{"decision": "approve", "decision": "deny", "comment": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    contract_error(r, 400, "malformed").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn every_error_has_the_contract_body() {
+    let app = TestApp::spawn().await;
+    let id = app.escalate_id("test.single").await;
+    let get = |path: String| app.client.get(app.url(&path)).bearer_auth(AGENT_KEY).send();
+    // Path and query rejections.
+    contract_error(
+        get("/v1/escalations/%FF".into()).await.unwrap(),
+        400,
+        "malformed",
+    )
+    .await;
+    contract_error(
+        get(format!("/v1/escalations/{id}?wait=%FF")).await.unwrap(),
+        400,
+        "malformed",
+    )
+    .await;
+    // Fallbacks: unknown route, wrong method (with Allow kept).
+    contract_error(get("/nope".into()).await.unwrap(), 404, "not_found").await;
+    let r = app
+        .client
+        .delete(app.url("/v1/escalations"))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("allow"));
+    contract_error(r, 405, "method_not_allowed").await;
+    let r = get("/v1/webhooks/test-agent".into()).await.unwrap();
+    contract_error(r, 405, "method_not_allowed").await;
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/escalations/{id}")))
+        .send()
+        .await
+        .unwrap();
+    contract_error(r, 405, "method_not_allowed").await;
+    // The Slack surface answers in the same shape.
+    let r = app
+        .client
+        .post(app.url("/slack/interactions"))
+        .body("x".repeat(300 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let body: Value = r.json().await.expect("JSON error");
+    assert!(body["error"]["code"].is_string());
+}
+
+#[tokio::test]
+async fn a_used_link_says_so_before_complaining_about_the_form() {
+    use countersign::domain::{EscalationId, ReviewerId};
+    use countersign::signing::links::{LinkAction, LinkClaims, LinkKeys};
+    let app = TestApp::spawn().await;
+    let id = app.escalate_id("test.single").await;
+    let claims = LinkClaims {
+        escalation: EscalationId(id.clone()),
+        revision: 1,
+        stage: 0,
+        reviewer: ReviewerId("bob".into()),
+        action: LinkAction::Approve,
+        issued_at_ms: app.clock_now().timestamp_millis(),
+        expires_at_ms: i64::MAX,
+    };
+    let token = LinkKeys::new("test-link-secret-test-link-secret-0123456789", []).sign(&claims);
+    app.approve(&id, "bob").await;
+    // No form Content-Type: the link's standing (already used) decides the answer.
+    let r = app
+        .client
+        .post(app.url(&format!("/links/{token}")))
+        .body("comment=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("already"));
+}

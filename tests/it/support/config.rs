@@ -110,12 +110,24 @@ pub fn yaml(options: &Options, db: &Path) -> String {
         .map(|t| format!("  timeout: {t}\n"))
         .unwrap_or_default();
     let workflows = options.workflows_yaml.as_deref().unwrap_or(WORKFLOWS);
+    // The request callback hosts: the configured URL's, the examples' host, and the test's own.
+    let mut hosts = vec!["agent.example.com:443".to_owned()];
+    hosts.extend(options.callback_url.as_deref().and_then(host_port));
+    hosts.extend(options.callback_hosts.iter().cloned());
+    let hosts = hosts
+        .iter()
+        .map(|h| format!("\"{h}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let agent_yaml = &options.agent_yaml;
+    let allow_private = !options.deny_private_callbacks;
     format!(
         r#"
 server:
   listen: 127.0.0.1:0
   database: sqlite://{db}
   link_secret: test-link-secret-test-link-secret-0123456789
+  allow_private_callbacks: {allow_private}
 {server}delivery:
   initial_backoff: 1s
   max_backoff: 1m
@@ -125,7 +137,8 @@ server:
     name: Test Agent
     api_key: {AGENT_KEY}
     webhook_secret: {AGENT_SECRET}
-{callback}  - id: other-agent
+    callback_hosts: [{hosts}]
+{callback}{agent_yaml}  - id: other-agent
     name: Other Agent
     api_key: {OTHER_AGENT_KEY}
     webhook_secret: {AGENT_SECRET}
@@ -143,4 +156,10 @@ server:
         server = options.server_yaml,
         extra = options.extra_yaml,
     )
+}
+
+/// `host:port` of a URL (port filled in), as `callback_hosts` names it.
+pub fn host_port(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))
 }

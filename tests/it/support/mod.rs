@@ -50,6 +50,12 @@ pub struct Options {
     pub database_dir: Option<std::path::PathBuf>,
     /// Lines added under `server:`, each indented two spaces.
     pub server_yaml: String,
+    /// `server.allow_private_callbacks: false` (the test config allows them: receivers are on loopback).
+    pub deny_private_callbacks: bool,
+    /// More `host:port`s the test agent's request callback_urls may name.
+    pub callback_hosts: Vec<String>,
+    /// YAML lines added to the test agent (indented 4 spaces), e.g. a `rate_limit:`.
+    pub agent_yaml: String,
 }
 
 impl TestApp {
