@@ -93,7 +93,8 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// Cancel it to stop: the server stops accepting, finishes in-flight requests, workers stop.
+    /// Cancel it to stop: the server stops accepting, gives in-flight requests
+    /// `server.shutdown_grace` to finish, then drops them; workers stop.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -113,12 +114,10 @@ impl App {
         let router = http::router(AppState {
             service: self.service.clone(),
         });
-        let shutdown = self.shutdown.clone();
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let limits = self.service.config.server.connections.clone();
+        http::serve::serve(self.listener, router, limits, self.shutdown.clone()).await;
         self.shutdown.cancel();
         while tasks.join_next().await.is_some() {}
-        served.context("serving HTTP")
+        Ok(())
     }
 }

@@ -49,7 +49,38 @@ pub struct ServerConfig {
     pub metrics_token: Option<Secret>,
     /// Lets a request's `callback_url` name loopback/private/link-local addresses (design.md §4).
     pub allow_private_callbacks: bool,
+    /// Connection limits (design.md §3), written as fields of `server:`.
+    pub connections: ConnectionLimits,
     public_url_is_default: bool,
+}
+
+/// How long a peer may hold a connection without making progress, how many may be
+/// open, and how long shutdown waits for requests in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request's headers must be complete this long after its first byte (or the accept).
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    pub idle_timeout: Duration,
+    /// A request's body must be complete this long after its headers.
+    pub body_read_timeout: Duration,
+    /// Open connections at most (lowered to fit the process's file-descriptor limit);
+    /// a few more are kept for `/healthz` and `/readyz`.
+    pub max_connections: usize,
+    /// On SIGTERM, requests in flight get this long to finish before their connections drop.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -83,10 +114,20 @@ struct RawServerConfig {
     max_body_bytes: usize,
     metrics_token: Option<Secret>,
     allow_private_callbacks: bool,
+    #[serde(with = "duration")]
+    header_read_timeout: Duration,
+    #[serde(with = "duration")]
+    idle_timeout: Duration,
+    #[serde(with = "duration")]
+    body_read_timeout: Duration,
+    max_connections: usize,
+    #[serde(with = "duration")]
+    shutdown_grace: Duration,
 }
 
 impl Default for RawServerConfig {
     fn default() -> Self {
+        let limits = ConnectionLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
@@ -96,6 +137,11 @@ impl Default for RawServerConfig {
             max_body_bytes: 256 * 1024,
             metrics_token: None,
             allow_private_callbacks: false,
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
+            body_read_timeout: limits.body_read_timeout,
+            max_connections: limits.max_connections,
+            shutdown_grace: limits.shutdown_grace,
         }
     }
 }
@@ -116,6 +162,13 @@ impl From<RawServerConfig> for ServerConfig {
             max_body_bytes: raw.max_body_bytes,
             metrics_token: raw.metrics_token,
             allow_private_callbacks: raw.allow_private_callbacks,
+            connections: ConnectionLimits {
+                header_read_timeout: raw.header_read_timeout,
+                idle_timeout: raw.idle_timeout,
+                body_read_timeout: raw.body_read_timeout,
+                max_connections: raw.max_connections,
+                shutdown_grace: raw.shutdown_grace,
+            },
             public_url_is_default,
         }
     }

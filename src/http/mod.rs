@@ -7,6 +7,7 @@ pub mod limits;
 pub mod links;
 pub mod ops;
 pub mod reviewers;
+pub mod serve;
 pub mod slack;
 mod strict_json;
 

@@ -16,6 +16,6 @@ mod query_plans;
 mod reviewers;
 mod robustness;
 mod slack;
-mod storage;
 mod ssrf;
+mod storage;
 mod timers;

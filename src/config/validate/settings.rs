@@ -51,6 +51,19 @@ fn server(s: &ServerConfig, out: &mut Issues) {
     if s.max_body_bytes == 0 {
         out.error("server.max_body_bytes", "must be greater than zero");
     }
+    let c = &s.connections;
+    for (name, value) in [
+        ("header_read_timeout", c.header_read_timeout),
+        ("idle_timeout", c.idle_timeout),
+        ("body_read_timeout", c.body_read_timeout),
+    ] {
+        if value.is_zero() {
+            out.error(format!("server.{name}"), "must be greater than zero");
+        }
+    }
+    if c.max_connections == 0 {
+        out.error("server.max_connections", "must be greater than zero");
+    }
 }
 
 fn link_secret(out: &mut Issues, path: &str, secret: &str) {
