@@ -56,7 +56,7 @@ pub fn check(url: &str, allowed: &[String], allow_private: bool) -> Result<Verdi
             _ => {}
         }
     }
-    if !allowed.iter().any(|h| *h == target) {
+    if !allowed.contains(&target) {
         return Err(format!(
             "names {target}, which is not one of this agent's callback_hosts"
         ));

@@ -112,7 +112,7 @@ fn error_code(status: StatusCode) -> (&'static str, &'static str) {
             "unavailable",
             "The service cannot take this request now; retry later.",
         ),
-        400..500 => ("bad_request", "The request was refused."),
+        402..=499 => ("bad_request", "The request was refused."),
         _ => (
             "internal",
             "Something went wrong on our side; nothing was changed.",

@@ -48,7 +48,7 @@ enum Slot {
     /// Written (or, for a refusal planned earlier, nothing to write).
     New,
     /// The idempotency key was seen: this escalation.
-    Repeat(Escalation),
+    Repeat(Box<Escalation>),
     /// The agent is at its `max_pending`: nothing written.
     Full(u64),
 }
@@ -155,7 +155,7 @@ impl Service {
         for (agent, key, plan) in jobs {
             let key = key.as_ref().map(|k| (agent.clone(), k.clone()));
             if let Some(esc) = key.as_ref().and_then(|k| known.get(k)) {
-                slots.push(Slot::Repeat(esc.clone()));
+                slots.push(Slot::Repeat(Box::new(esc.clone())));
                 continue;
             }
             let Planned::Created(created) = plan else {
@@ -215,7 +215,7 @@ impl Service {
     /// The answer to a committed job; wakes whoever waits on a new escalation.
     fn answer(&self, plan: Planned, slot: Slot) -> Result<Intake, IntakeError> {
         match slot {
-            Slot::Repeat(esc) => return Ok(Intake::Existing(esc)),
+            Slot::Repeat(esc) => return Ok(Intake::Existing(*esc)),
             Slot::Full(max) => {
                 metrics::counter!("countersign_intake_refused_total", "code" => "rate_limited")
                     .increment(1);

@@ -339,10 +339,10 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
             _ = s.signals.outbox().notified() => None,
             _ = shutdown.cancelled() => break,
         };
-        if let Some(finished) = finished {
-            if let Err(e) = deliveries.settle(finished).await {
-                tracing::error!(worker = "outbox", error = %e, "recording deliveries failed");
-            }
+        if let Some(finished) = finished
+            && let Err(e) = deliveries.settle(finished).await
+        {
+            tracing::error!(worker = "outbox", error = %e, "recording deliveries failed");
         }
     }
     // Attempts still running are dropped; their leases are ours, and the next start

@@ -8,6 +8,7 @@ mod audit;
 mod batching;
 mod callbacks;
 mod cli;
+mod connections;
 mod delivery;
 mod email;
 mod engine_rules;
