@@ -1,5 +1,6 @@
 //! The pure core: escalations, workflows and the engine that walks them. No I/O, no clock.
 
+pub mod display;
 pub mod effects;
 pub mod eligibility;
 pub mod engine;

@@ -8,6 +8,7 @@ mod audit;
 mod batching;
 mod callbacks;
 mod cli;
+mod display;
 mod email;
 mod engine_rules;
 mod query_plans;
