@@ -1,6 +1,7 @@
 //! The pure core: escalations, workflows and the engine that walks them. No I/O, no clock.
 
 pub mod callback_target;
+pub mod display;
 pub mod effects;
 pub mod eligibility;
 pub mod engine;

@@ -10,6 +10,7 @@ mod callbacks;
 mod cli;
 mod connections;
 mod delivery;
+mod display;
 mod email;
 mod engine_rules;
 mod limits;

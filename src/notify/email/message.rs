@@ -87,7 +87,10 @@ pub fn request_subject(req: &EscalationRequest) -> String {
         .unwrap_or_default();
     format!(
         "Approval needed{risk}: {}",
-        one_line(&req.summary, SUBJECT_SUMMARY)
+        one_line(
+            &crate::domain::display::reveal(&req.summary),
+            SUBJECT_SUMMARY
+        )
     )
 }
 

@@ -1,5 +1,6 @@
 //! The tera templates, embedded in the binary: email bodies (HTML + text) and the confirmation pages.
-//! `.html` templates autoescape, so agent text can never become markup.
+//! `.html` templates autoescape, so agent text can never become markup; hidden characters
+//! (bidi controls, zero-width) in any value are written out as `<U+XXXX>` first.
 
 use base64::Engine;
 use serde_json::Value;
@@ -52,7 +53,10 @@ pub fn render(name: &str, context: &Value) -> Result<String, RenderError> {
         message,
     };
     let tera = TERA.as_ref().map_err(|e| fail(e.clone()))?;
-    let context = Context::from_value(context.clone()).map_err(|e| fail(chain(&e)))?;
+    // Every value a template shows passes here, agent text included: one place to reveal.
+    let mut context = context.clone();
+    crate::domain::display::reveal_json(&mut context);
+    let context = Context::from_value(context).map_err(|e| fail(chain(&e)))?;
     tera.render(name, &context).map_err(|e| fail(chain(&e)))
 }
 

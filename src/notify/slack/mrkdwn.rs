@@ -1,9 +1,12 @@
 //! Slack mrkdwn for untrusted text: escaping, cutting to Block Kit limits, links and date tokens.
+//! Hidden characters (bidi controls, zero-width) are written out as `<U+XXXX>` by every
+//! function here that takes agent text (see `domain::display`).
 //!
 //! Lengths are counted in UTF-16 code units, which is never less than the
 //! character count: whichever of the two Slack counts, a text we cut fits.
 
 use crate::domain::Time;
+use crate::domain::display;
 
 /// The length Slack's limits are checked against (see the module note).
 pub fn len(s: &str) -> usize {
@@ -21,6 +24,17 @@ pub fn escape(s: &str) -> String {
 }
 
 fn push_escaped(out: &mut String, c: char) {
+    if display::is_hidden(c) {
+        display::escaped(c)
+            .chars()
+            .for_each(|m| push_markup_escaped(out, m));
+    } else {
+        push_markup_escaped(out, c);
+    }
+}
+
+/// Only the three mrkdwn control characters; for text already revealed (`code_block`).
+fn push_markup_escaped(out: &mut String, c: char) {
     match c {
         '&' => out.push_str("&amp;"),
         '<' => out.push_str("&lt;"),
@@ -30,11 +44,34 @@ fn push_escaped(out: &mut String, c: char) {
 }
 
 fn escaped_len(c: char) -> usize {
+    if display::is_hidden(c) {
+        return display::escaped(c).chars().map(markup_escaped_len).sum();
+    }
+    markup_escaped_len(c)
+}
+
+fn markup_escaped_len(c: char) -> usize {
     match c {
         '&' => 5,
         '<' | '>' => 4,
         c => c.len_utf16(),
     }
+}
+
+/// Plain text: Slack parses no markup in it, but hidden characters are still written out.
+fn push_plain(out: &mut String, c: char) {
+    if display::is_hidden(c) {
+        out.push_str(&display::escaped(c));
+    } else {
+        out.push(c);
+    }
+}
+
+fn plain_len(c: char) -> usize {
+    if display::is_hidden(c) {
+        return display::escaped(c).len();
+    }
+    c.len_utf16()
 }
 
 /// Text cut to a budget, and how much of the input was left out.
@@ -55,7 +92,7 @@ pub fn escape_within(s: &str, max: usize) -> Cut {
 
 /// Plain text (Slack parses no markup in it) cut to `max`, ending with `…` when cut.
 pub fn plain_within(s: &str, max: usize) -> String {
-    cut_with(s, max, char::len_utf16, |out, c| out.push(c)).text
+    cut_with(s, max, plain_len, push_plain).text
 }
 
 fn cut_with(
@@ -93,11 +130,17 @@ fn cut_with(
 }
 
 /// Untrusted text for a ``` block: escaped, and backticks broken up with a
-/// zero-width space so the text cannot close the block and start markup.
+/// zero-width space so the text cannot close the block and start markup. The
+/// agent's own hidden characters are revealed first, so only ours stay invisible.
 pub fn code_block(s: &str, max: usize) -> Cut {
     const FENCE: usize = 8; // "```\n" + "\n```"
-    let defused = s.replace('`', "`\u{200B}");
-    let mut cut = escape_within(&defused, max.saturating_sub(FENCE));
+    let defused = display::reveal(s).replace('`', "`\u{200B}");
+    let mut cut = cut_with(
+        &defused,
+        max.saturating_sub(FENCE),
+        markup_escaped_len,
+        push_markup_escaped,
+    );
     cut.text = format!("```\n{}\n```", cut.text);
     cut
 }
@@ -110,18 +153,35 @@ pub fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// `<url|label>`. The URL was validated as http(s) at intake; `&` is escaped as
-/// Slack itself writes it, the characters that would end the link early are
-/// percent-encoded, and the label is escaped text.
+/// `<url|label> (host)`. The URL was validated as http(s) at intake; it is
+/// written as the URL parser normalises it (non-ASCII percent-encoded, the host
+/// in punycode), `&` is escaped as Slack itself writes it, the characters that
+/// would end the link early are percent-encoded, and the label is escaped text.
+/// Slack shows only the label, which the agent chose (`https://ci.example.com/…`
+/// pointing elsewhere), so the host the link really opens is printed beside it.
 pub fn link(url: &str, label: &str, max_label: usize) -> String {
-    let url = url
+    let parsed = reqwest::Url::parse(url).ok();
+    let href = parsed.as_ref().map_or(url, reqwest::Url::as_str);
+    let href = href
         .replace('&', "&amp;")
         .replace('|', "%7C")
         .replace('<', "%3C")
         .replace('>', "%3E")
         .replace(' ', "%20");
     let label = escape_within(&one_line(label).replace('|', "¦"), max_label).text;
-    format!("<{url}|{label}>")
+    let host = parsed
+        .as_ref()
+        .map_or_else(|| "unknown host".to_owned(), host_of);
+    format!("<{href}|{label}> ({})", escape(&host))
+}
+
+/// `host` or `host:port` (a non-default port is part of where the link goes).
+fn host_of(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("unknown host");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 /// A Slack date token: every reader sees the instant in their own time zone;
@@ -176,7 +236,41 @@ mod tests {
     fn links_keep_their_shape() {
         assert_eq!(
             link("https://x.test/a?q=1&r=|b>c", "run <1> | x", 50),
-            "<https://x.test/a?q=1&amp;r=%7Cb%3Ec|run &lt;1&gt; ¦ x>"
+            "<https://x.test/a?q=1&amp;r=%7Cb%3Ec|run &lt;1&gt; ¦ x> (x.test)"
+        );
+    }
+
+    #[test]
+    fn links_name_the_host_they_open() {
+        assert_eq!(
+            link(
+                "https://evil.example/steal",
+                "https://ci.example.com/runs/1",
+                50
+            ),
+            "<https://evil.example/steal|https://ci.example.com/runs/1> (evil.example)"
+        );
+        assert_eq!(
+            link("http://ci.example.com@evil.example:8443/x", "CI", 50),
+            "<http://ci.example.com@evil.example:8443/x|CI> (evil.example:8443)"
+        );
+        // Look-alike hosts are shown as the punycode the browser really resolves.
+        assert!(link("https://exаmple.com/", "x", 50).ends_with("(xn--exmple-4nf.com)"));
+    }
+
+    #[test]
+    fn hidden_characters_are_written_out() {
+        assert_eq!(escape("a\u{202E}b<"), "a&lt;U+202E&gt;b&lt;");
+        assert_eq!(plain_within("a\u{200B}b", 50), "a<U+200B>b");
+        let cut = escape_within(&"\u{202E}".repeat(10), 30);
+        assert!(len(&cut.text) <= 30, "{cut:?}");
+        assert!(!cut.text.contains('\u{202E}'));
+        let code = code_block("`x`\u{2066}", 100).text;
+        assert!(code.contains("&lt;U+2066&gt;"), "{code}");
+        assert_eq!(
+            code.matches('\u{200B}').count(),
+            2,
+            "only our own defusing ZWSPs"
         );
     }
 
