@@ -3,7 +3,7 @@
 use super::model::{Config, ReviewerConfig, StageConfig, WorkflowConfig};
 use super::reference::resolve_all;
 use crate::domain::{
-    DelegationTier, Directory, ReviewerId, ReviewerProfile, StageSpec, WorkflowSpec,
+    ChannelKind, DelegationTier, Directory, ReviewerId, ReviewerProfile, StageSpec, WorkflowSpec,
 };
 
 impl Config {
@@ -46,7 +46,13 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
         id: w.id.clone(),
         timeout: w.timeout,
         timeout_action: w.timeout_action,
-        channels: w.channels.clone(),
+        // Validation refused any other name, so nothing is dropped here.
+        channels: w
+            .channels
+            .iter()
+            .filter_map(|c| ChannelKind::parse(c))
+            .filter(|k| *k != ChannelKind::Callback)
+            .collect(),
         conditions: w.conditions.clone(),
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),

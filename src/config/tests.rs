@@ -1,7 +1,7 @@
 //! Tests of the whole loading pipeline: demo config, every validation rule, selection.
 
 use super::*;
-use crate::domain::{AgentId, ReviewerId, TimeoutAction};
+use crate::domain::{AgentId, ChannelKind, ReviewerId, TimeoutAction};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -117,7 +117,7 @@ fn demo_turns_slack_on_with_a_token() {
             .config
             .workflow_specs()
             .iter()
-            .all(|w| w.channels == ["slack", "email"])
+            .all(|w| w.channels == [ChannelKind::Slack, ChannelKind::Email])
     );
 }
 

@@ -1,6 +1,6 @@
 //! What an engine step asks the shell to do: notify, update messages, call back, and what to audit.
 
-use super::escalation::Escalation;
+use super::escalation::{Escalation, Opening};
 use super::ids::ReviewerId;
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +17,9 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Effect {
-    /// These reviewers became eligible at `stage` (0-based): send them the request.
+    /// These reviewers became eligible at this opening of a stage: send them the request.
     NotifyReviewers {
-        stage: usize,
+        opening: Opening,
         reviewers: Vec<ReviewerId>,
         reason: NotifyReason,
     },
@@ -42,13 +42,104 @@ pub enum NotifyReason {
 /// One audit event, before the store chains it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {
-    pub kind: &'static str,
+    pub kind: AuditKind,
     pub actor: Option<String>,
     pub data: serde_json::Value,
 }
 
 impl AuditRecord {
-    pub fn new(kind: &'static str, actor: Option<String>, data: serde_json::Value) -> Self {
+    pub fn new(kind: AuditKind, actor: Option<String>, data: serde_json::Value) -> Self {
         Self { kind, actor, data }
+    }
+}
+
+/// Every kind of event the audit chain records. The stored text is [`AuditKind::as_str`];
+/// chains written earlier keep verifying because the text of each kind never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    Created,
+    StageStarted,
+    Vote,
+    VoteRefused,
+    StageAdvanced,
+    RolledBack,
+    DelegationTier,
+    SlaEscalated,
+    Decided,
+    /// An outbound message of a channel without kinds of its own was delivered / given up.
+    Notified,
+    NotificationFailed,
+    CallbackDelivered,
+    CallbackFailed,
+    EmailSent,
+    EmailFailed,
+    SlackDelivered,
+    SlackFailed,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::StageStarted => "stage_started",
+            Self::Vote => "vote",
+            Self::VoteRefused => "vote_refused",
+            Self::StageAdvanced => "stage_advanced",
+            Self::RolledBack => "rolled_back",
+            Self::DelegationTier => "delegation_tier",
+            Self::SlaEscalated => "sla_escalated",
+            Self::Decided => "decided",
+            Self::Notified => "notified",
+            Self::NotificationFailed => "notification_failed",
+            Self::CallbackDelivered => "callback_delivered",
+            Self::CallbackFailed => "callback_failed",
+            Self::EmailSent => "email_sent",
+            Self::EmailFailed => "email_failed",
+            Self::SlackDelivered => "slack_delivered",
+            Self::SlackFailed => "slack_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of outbound channel: where an outbox row goes, and which of them a
+/// workflow notifies reviewers on (`slack`, `email`; callbacks go to every agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Callback,
+    Slack,
+    Email,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::Slack => "slack",
+            Self::Email => "email",
+        }
+    }
+
+    /// The stored text back to a kind; `None` for text this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "callback" => Some(Self::Callback),
+            "slack" => Some(Self::Slack),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

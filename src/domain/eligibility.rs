@@ -13,7 +13,7 @@ pub enum Refusal {
     SeparationOfDuties(String),
     AlreadyVoted,
     AlreadyDecided(EscalationStatus),
-    /// The vote names a stage that is no longer the current one.
+    /// The vote names a stage opening that is no longer the current one.
     StaleStage,
     DenyNeedsComment,
     Invalid(String),
@@ -47,7 +47,7 @@ impl Refusal {
                 format!("This escalation is already decided ({}).", status.as_str())
             }
             Self::StaleStage => {
-                "This request is for an earlier stage that is no longer open; nothing was recorded."
+                "This request is from an earlier round of review that is no longer open (the escalation moved to another stage, or this stage was reopened); nothing was recorded. Use the newest message."
                     .into()
             }
             Self::DenyNeedsComment => "A deny needs a comment explaining why.".into(),
@@ -143,6 +143,29 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// Whether `reviewer` could ever vote at `stage`, whatever the votes so far: configured,
+/// not the requester while self-approval is blocked, and holding the stage's required
+/// role and department. Used to tell who was asked once an escalation ends.
+pub fn suited(esc: &Escalation, stage: usize, reviewer: &ReviewerId, dir: &Directory) -> bool {
+    let Some(profile) = dir.get(reviewer) else {
+        return false;
+    };
+    let Some(spec) = esc.workflow.stages.get(stage) else {
+        return false;
+    };
+    let blocked = esc.workflow.separation_of_duties.block_self_approval
+        && dir.is_requester(reviewer, esc.request.requested_by.as_deref());
+    let role_ok = spec
+        .required_role
+        .as_ref()
+        .is_none_or(|role| profile.roles.contains(role));
+    let dept_ok = spec
+        .required_department
+        .as_ref()
+        .is_none_or(|d| profile.department.as_ref() == Some(d));
+    !blocked && role_ok && dept_ok
 }
 
 /// The reviewers of the current stage's pool who may approve now.

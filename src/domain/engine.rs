@@ -1,11 +1,11 @@
 //! The engine: (state, event, now) -> new state + effects + audit. Every rule of the workflow lives here,
 //! whatever channel a vote came from.
 
-use super::effects::{AuditRecord, Effect, NotifyReason, Step};
+use super::effects::{AuditKind, AuditRecord, Effect, NotifyReason, Step};
 use super::eligibility::{self, Refusal};
 use super::escalation::{
-    Decision, Escalation, EscalationStatus, Outcome, StageState, StageStatus, Vote, VoteChannel,
-    VoteChoice,
+    Decider, Decision, Escalation, EscalationStatus, Opening, Outcome, StageState, StageStatus,
+    Vote, VoteChannel, VoteChoice,
 };
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::{EscalationRequest, payload_sha256};
@@ -46,9 +46,9 @@ pub struct VoteInput {
     pub comment: Option<String>,
     pub conditions: Vec<String>,
     pub channel: VoteChannel,
-    /// The stage (0-based) the reviewer was shown, for Slack buttons and email
-    /// links; `None` means "the current stage" (REST API).
-    pub stage: Option<usize>,
+    /// The opening the reviewer was shown (a Slack button, an email link); `None`
+    /// means whatever opening is current when the vote is applied (the REST API).
+    pub opening: Option<Opening>,
 }
 
 /// Opens an escalation at its first stage.
@@ -80,8 +80,8 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
     };
     let mut out = Changes::default();
     out.audit.push(AuditRecord::new(
-        "created",
-        Some(format!("agent:{}", esc.agent_id)),
+        AuditKind::Created,
+        Some(Decider::Agent(esc.agent_id.clone()).to_string()),
         json!({
             "workflow": esc.workflow.id,
             "intent": esc.request.intent,
@@ -97,11 +97,7 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
 pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Result<Step, Refusal> {
     let mut next = esc.clone();
     let mut out = Changes::default();
-    // The deadline binds even before its timer fires (say, just after a restart): an
-    // event arriving past it meets the escalation expired, so a late vote never decides it.
-    if next.is_pending() && timers::is_due(next.expires_at, now) {
-        expire(&mut next, now, &mut out);
-    }
+    expire_if_due(&mut next, now, &mut out);
     match event {
         Event::Vote(vote) => apply_vote(&mut next, vote, dir, now, &mut out)?,
         Event::Tick => apply_tick(&mut next, dir, now, &mut out),
@@ -114,7 +110,7 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
                 &mut next,
                 Outcome::Cancelled,
                 reason,
-                vec![format!("agent:{by}")],
+                vec![Decider::Agent(by)],
                 now,
                 &mut out,
             );
@@ -124,6 +120,49 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
         next.revision += 1;
     }
     Ok(out.into_step(next))
+}
+
+/// Would the engine take a vote of `choice` by `reviewer` on `opening` now? The same
+/// checks [`step`] makes before it looks at the vote's content (comment, conditions),
+/// on the same state: shells ask this before showing a form (Slack modal, email page,
+/// delivering a request) and never judge staleness or eligibility themselves.
+pub fn precheck(
+    esc: &Escalation,
+    reviewer: &ReviewerId,
+    choice: VoteChoice,
+    opening: Option<Opening>,
+    dir: &Directory,
+    now: Time,
+) -> Result<(), Refusal> {
+    let mut seen = esc.clone();
+    expire_if_due(&mut seen, now, &mut Changes::default());
+    admit(&seen, reviewer, choice, opening, dir)
+}
+
+/// The deadline binds even before its timer fires (say, just after a restart): an event
+/// arriving past it meets the escalation expired, so a late vote never decides it.
+fn expire_if_due(esc: &mut Escalation, now: Time, out: &mut Changes) {
+    if esc.is_pending() && esc.past_deadline(now) {
+        expire(esc, now, out);
+    }
+}
+
+/// Rules 4, 3 and 8 for one vote: still pending, the opening it was cast on is the
+/// current one, and the reviewer may vote there.
+fn admit(
+    esc: &Escalation,
+    reviewer: &ReviewerId,
+    choice: VoteChoice,
+    opening: Option<Opening>,
+    dir: &Directory,
+) -> Result<(), Refusal> {
+    if !esc.is_pending() {
+        return Err(Refusal::AlreadyDecided(esc.status));
+    }
+    if opening.is_some_and(|o| !esc.is_open(o)) {
+        return Err(Refusal::StaleStage);
+    }
+    eligibility::check(esc, dir, reviewer, choice)
 }
 
 /// Accumulates what a step did, so helpers can append to one place.
@@ -151,12 +190,7 @@ fn apply_vote(
     now: Time,
     out: &mut Changes,
 ) -> Result<(), Refusal> {
-    if !esc.is_pending() {
-        return Err(Refusal::AlreadyDecided(esc.status));
-    }
-    if vote.stage.is_some_and(|s| s != esc.current_stage) {
-        return Err(Refusal::StaleStage);
-    }
+    admit(esc, &vote.reviewer, vote.choice, vote.opening, dir)?;
     let comment = vote
         .comment
         .map(|c| c.trim().to_owned())
@@ -176,15 +210,15 @@ fn apply_vote(
         VoteChoice::Approve => clean_conditions(vote.conditions)?,
         VoteChoice::Deny => Vec::new(),
     };
-    eligibility::check(esc, dir, &vote.reviewer, vote.choice)?;
 
     let stage = esc.current_stage;
     out.changed = true;
     out.audit.push(AuditRecord::new(
-        "vote",
+        AuditKind::Vote,
         Some(vote.reviewer.to_string()),
         json!({
             "stage": stage + 1,
+            "round": esc.stages[stage].round,
             "decision": vote.choice.as_str(),
             "comment": comment,
             "conditions": conditions,
@@ -245,11 +279,11 @@ fn on_deny(
     let rollback = esc.workflow.stages[stage].on_deny == OnDeny::Rollback && stage > 0;
     if rollback {
         out.audit.push(AuditRecord::new(
-            "rolled_back",
+            AuditKind::RolledBack,
             Some(reviewer.to_string()),
             json!({"from_stage": stage + 1, "to_stage": stage, "comment": comment}),
         ));
-        esc.stages[stage] = StageState::waiting();
+        esc.stages[stage].reset();
         out.effects.push(Effect::StageClosed { stage });
         open_stage(esc, stage - 1, dir, now, out);
         return;
@@ -260,7 +294,7 @@ fn on_deny(
         esc,
         Outcome::Denied,
         comment,
-        vec![reviewer.to_string()],
+        vec![Decider::Reviewer(reviewer.clone())],
         now,
         out,
     );
@@ -285,12 +319,12 @@ fn on_approve(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
     if last {
         let by = unique_approvers(esc)
             .into_iter()
-            .map(|r| r.to_string())
+            .map(Decider::Reviewer)
             .collect();
         decide(esc, Outcome::Approved, None, by, now, out);
     } else {
         out.audit.push(AuditRecord::new(
-            "stage_advanced",
+            AuditKind::StageAdvanced,
             None,
             json!({"from_stage": stage + 1, "to_stage": stage + 2}),
         ));
@@ -314,6 +348,7 @@ fn open_stage(esc: &mut Escalation, stage: usize, dir: &Directory, now: Time, ou
     let sla_deadline = spec.sla.map(|d| timers::after(now, d));
     esc.stages[stage] = StageState {
         status: StageStatus::Pending,
+        round: esc.stages[stage].round + 1,
         started_at: Some(now),
         sla_deadline,
         pool: spec.approvers.clone(),
@@ -324,22 +359,23 @@ fn open_stage(esc: &mut Escalation, stage: usize, dir: &Directory, now: Time, ou
     out.changed = true;
     let notify = eligibility::eligible_among(esc, dir, &spec.approvers.clone());
     out.audit.push(AuditRecord::new(
-        "stage_started",
+        AuditKind::StageStarted,
         None,
-        json!({"stage": stage + 1, "name": esc.workflow.stages[stage].name, "eligible": notify}),
+        json!({"stage": stage + 1, "round": esc.stages[stage].round,
+               "name": esc.workflow.stages[stage].name, "eligible": notify}),
     ));
-    notify_effect(stage, notify, NotifyReason::StageStarted, out);
+    notify_effect(esc.opening(), notify, NotifyReason::StageStarted, out);
 }
 
 fn notify_effect(
-    stage: usize,
+    opening: Opening,
     reviewers: Vec<ReviewerId>,
     reason: NotifyReason,
     out: &mut Changes,
 ) {
     if !reviewers.is_empty() {
         out.effects.push(Effect::NotifyReviewers {
-            stage,
+            opening,
             reviewers,
             reason,
         });
@@ -351,7 +387,7 @@ fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
     if !esc.is_pending() {
         return;
     }
-    if timers::is_due(esc.expires_at, now) {
+    if esc.past_deadline(now) {
         expire(esc, now, out);
         return;
     }
@@ -373,12 +409,12 @@ fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
         esc.stages[stage].tiers_applied = tier_index + 1;
         out.changed = true;
         out.audit.push(AuditRecord::new(
-            "delegation_tier",
+            AuditKind::DelegationTier,
             None,
             json!({"stage": stage + 1, "tier": tier_index + 1, "added": added}),
         ));
         let notify = eligibility::eligible_among(esc, dir, &added);
-        notify_effect(stage, notify, NotifyReason::Delegation, out);
+        notify_effect(esc.opening(), notify, NotifyReason::Delegation, out);
     }
     let sla_due = esc.stages[stage]
         .sla_deadline
@@ -388,13 +424,13 @@ fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
         let added = widen_pool(&mut esc.stages[stage], &spec.escalation_target);
         out.changed = true;
         out.audit.push(AuditRecord::new(
-            "sla_escalated",
+            AuditKind::SlaEscalated,
             None,
             json!({"stage": stage + 1, "targets": spec.escalation_target, "added": added}),
         ));
         // The target is told even when already in the pool: the SLA breach is news.
         let notify = eligibility::eligible_among(esc, dir, &spec.escalation_target);
-        notify_effect(stage, notify, NotifyReason::SlaEscalation, out);
+        notify_effect(esc.opening(), notify, NotifyReason::SlaEscalation, out);
     }
 }
 
@@ -429,7 +465,7 @@ fn decide(
     esc: &mut Escalation,
     outcome: Outcome,
     reason: Option<String>,
-    decided_by: Vec<String>,
+    decided_by: Vec<Decider>,
     now: Time,
     out: &mut Changes,
 ) {
@@ -448,10 +484,11 @@ fn decide(
     });
     out.changed = true;
     out.audit.push(AuditRecord::new(
-        "decided",
+        AuditKind::Decided,
         esc.decision
             .as_ref()
-            .and_then(|d| d.decided_by.first().cloned()),
+            .and_then(|d| d.decided_by.first())
+            .map(Decider::to_string),
         serde_json::to_value(&esc.decision).unwrap_or_default(),
     ));
     out.effects.push(Effect::Decided);
@@ -470,10 +507,4 @@ fn union_of_conditions(esc: &Escalation) -> Vec<String> {
         }
     }
     all
-}
-
-impl EscalationStatus {
-    pub fn is_final(self) -> bool {
-        self != EscalationStatus::Pending
-    }
 }

@@ -3,9 +3,9 @@
 use super::engine::{self, Event, NewEscalation};
 use super::fixtures::{new_escalation, request, rid, t0};
 use super::{
-    DelegationTier, Directory, Escalation, EscalationStatus, OnDeny, Outcome, ReviewerId,
-    ReviewerProfile, SeparationOfDuties, StageSpec, StageStatus, TimeoutAction, VoteChannel,
-    VoteChoice, VoteInput, WorkflowSpec, eligibility, timers,
+    Decider, DelegationTier, Directory, Escalation, EscalationStatus, OnDeny, Opening, Outcome,
+    ReviewerId, ReviewerProfile, SeparationOfDuties, StageSpec, StageStatus, TimeoutAction,
+    VoteChannel, VoteChoice, VoteInput, WorkflowSpec, eligibility, timers,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -32,7 +32,9 @@ enum Action {
         approve: bool,
         comment: Option<&'static str>,
         conditions: Vec<&'static str>,
-        stage: Option<usize>,
+        /// The opening the vote names: `None` the current one (API), `Some` as a Slack
+        /// button or email link carries it — `(stage, round)` may be any, stale or not.
+        opening: Option<(usize, u32)>,
     },
     Tick,
     Cancel,
@@ -163,15 +165,15 @@ fn action() -> impl Strategy<Value = Action> {
         prop::bool::weighted(0.9),
         select(vec![None, Some(""), Some("not like this")]),
         subsequence(CONDITIONS.to_vec(), 0..=3),
-        prop::option::weighted(0.3, 0usize..5),
+        prop::option::weighted(0.4, (0usize..5, 0u32..4)),
     )
         .prop_map(
-            |(voter, approve, comment, conditions, stage)| Action::Vote {
+            |(voter, approve, comment, conditions, opening)| Action::Vote {
                 voter,
                 approve,
                 comment,
                 conditions,
-                stage,
+                opening,
             },
         );
     prop_oneof![60 => vote, 15 => Just(Action::Tick), 1 => Just(Action::Cancel)]
@@ -214,7 +216,7 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
             approve,
             comment,
             conditions,
-            stage,
+            opening,
         } => Event::Vote(VoteInput {
             reviewer: match *voter {
                 Voter::Anyone(n) => rid(IDS.get(n).copied().unwrap_or("mallory")),
@@ -234,7 +236,7 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
             comment: comment.map(str::to_owned),
             conditions: conditions.iter().map(|c| (*c).to_owned()).collect(),
             channel: VoteChannel::Slack,
-            stage: *stage,
+            opening: opening.map(|(stage, round)| Opening { stage, round }),
         }),
         Action::Tick => Event::Tick,
         Action::Cancel => Event::Cancel {
@@ -402,7 +404,10 @@ fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
                     );
                 }
                 prop_assert!(approvers.len() >= sod.minimum_unique_approvers as usize);
-                let by: Vec<String> = approvers.iter().map(|r| r.to_string()).collect();
+                let by: Vec<Decider> = approvers
+                    .iter()
+                    .map(|r| Decider::Reviewer((*r).clone()))
+                    .collect();
                 prop_assert_eq!(&d.decided_by, &by);
                 let mut union: Vec<&String> = Vec::new();
                 for c in esc
@@ -424,7 +429,7 @@ fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
             }
             Outcome::Denied => prop_assert!(d.conditions.is_empty()),
             Outcome::Cancelled => {
-                prop_assert_eq!(&d.decided_by, &vec!["agent:deploy-bot".to_owned()]);
+                prop_assert_eq!(&d.decided_by, &vec![Decider::Agent("deploy-bot".into())]);
             }
         }
     }
@@ -460,9 +465,20 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
                             e,
                             super::Effect::VoteRecorded { reviewer, stage }
                                 if *reviewer == vote.reviewer
-                                    && vote.stage.is_none_or(|named| named == *stage)
+                                    && vote.opening.is_none_or(|named| named.stage == *stage)
                         )),
                         "an accepted vote was not recorded"
+                    );
+                    // Never counted in an opening other than the one it was cast on.
+                    if let Some(named) = vote.opening {
+                        prop_assert!(before.is_open(named), "a vote on a closed opening counted");
+                        prop_assert_eq!(next.stages[named.stage].round, named.round);
+                    }
+                }
+                for (i, stage) in next.stages.iter().enumerate() {
+                    prop_assert!(
+                        stage.round >= before.stages[i].round,
+                        "a stage's round went back"
                     );
                 }
                 let decided_now = before.is_pending() && !next.is_pending();

@@ -1,19 +1,20 @@
 //! Unit tests for the engine: one test per workflow rule, with fixed instants and no clock.
 
-use super::effects::{Effect, NotifyReason};
+use super::effects::{AuditKind, Effect, NotifyReason};
 use super::engine::{self, Event};
 use super::fixtures::*;
 use super::status::{rfc3339, status_document};
 use super::timers::{self, Timer, TimerKind};
 use super::{
-    DelegationTier, EscalationStatus, OnDeny, Outcome, Refusal, StageStatus, TimeoutAction,
-    VoteChoice, eligibility,
+    DelegationTier, EscalationStatus, OnDeny, Opening, Outcome, Refusal, StageStatus,
+    TimeoutAction, VoteChoice, eligibility,
 };
 use serde_json::json;
 
-fn notify(stage: usize, reviewers: &[&str], reason: NotifyReason) -> Effect {
+/// A notify effect for `(stage, round)`.
+fn notify((stage, round): (usize, u32), reviewers: &[&str], reason: NotifyReason) -> Effect {
     Effect::NotifyReviewers {
-        stage,
+        opening: Opening { stage, round },
         reviewers: rids(reviewers),
         reason,
     }
@@ -42,7 +43,11 @@ fn start_opens_the_first_stage_and_notifies_its_reviewers() {
     assert_eq!(esc.expires_at, at(mins(120)));
     assert_eq!(
         step.effects,
-        vec![notify(0, &["alice", "erin"], NotifyReason::StageStarted)]
+        vec![notify(
+            (0, 1),
+            &["alice", "erin"],
+            NotifyReason::StageStarted
+        )]
     );
 }
 
@@ -159,7 +164,7 @@ fn three_stages_advance_and_notify_the_next_reviewers() {
         vec![
             recorded(0, "alice"),
             Effect::StageClosed { stage: 0 },
-            notify(1, &["bob", "dave"], NotifyReason::StageStarted),
+            notify((1, 1), &["bob", "dave"], NotifyReason::StageStarted),
         ]
     );
     let esc = step.escalation;
@@ -175,7 +180,7 @@ fn three_stages_advance_and_notify_the_next_reviewers() {
         vec![
             recorded(1, "dave"),
             Effect::StageClosed { stage: 1 },
-            notify(2, &["frank"], NotifyReason::StageStarted),
+            notify((2, 1), &["frank"], NotifyReason::StageStarted),
         ]
     );
 
@@ -212,10 +217,12 @@ fn rollback_reopens_the_previous_stage() {
         vec![
             recorded(1, "bob"),
             Effect::StageClosed { stage: 1 },
-            notify(0, &["alice", "erin"], NotifyReason::StageStarted),
+            notify((0, 2), &["alice", "erin"], NotifyReason::StageStarted),
         ]
     );
     let esc = step.escalation;
+    assert_eq!(esc.stages[0].round, 2, "a re-entry is a new round");
+    assert_eq!(esc.stages[1].round, 1, "the left stage keeps its count");
     assert_eq!(esc.status, EscalationStatus::Pending);
     assert!(esc.decision.is_none());
     assert_eq!(esc.current_stage, 0);
@@ -236,6 +243,117 @@ fn rollback_reopens_the_previous_stage() {
 }
 
 #[test]
+fn a_vote_shown_on_an_earlier_opening_never_counts_in_a_later_one() {
+    let mut second = stage("Senior Approval", &["bob", "dave"]);
+    second.on_deny = OnDeny::Rollback;
+    let esc = start(workflow(vec![
+        stage("Security Review", &["alice", "erin"]),
+        second,
+    ]))
+    .escalation;
+    // Erin's Slack button and email link name stage 1's first opening.
+    let shown = esc.opening();
+    assert_eq!(shown, Opening { stage: 0, round: 1 });
+    let esc = voted(&esc, approve("alice"), at(mins(5)));
+    // Bob sends it back: stage 1 opens again, at the same index.
+    let esc = voted(&esc, deny("bob", "Fix the canary first"), at(mins(9)));
+    assert_eq!(esc.opening(), Opening { stage: 0, round: 2 });
+
+    // Erin clicks the old button: the shell's precheck and the step both refuse it.
+    let old = crate::domain::VoteInput {
+        opening: Some(shown),
+        ..approve("erin")
+    };
+    let precheck = engine::precheck(
+        &esc,
+        &rid("erin"),
+        VoteChoice::Approve,
+        Some(shown),
+        &directory(),
+        at(mins(10)),
+    );
+    assert_eq!(precheck, Err(Refusal::StaleStage));
+    assert_eq!(
+        refuse(&esc, Event::Vote(old), at(mins(10))),
+        Refusal::StaleStage
+    );
+    // The message of the new opening works.
+    let fresh = crate::domain::VoteInput {
+        opening: Some(esc.opening()),
+        ..approve("erin")
+    };
+    assert_eq!(voted(&esc, fresh, at(mins(11))).current_stage, 1);
+}
+
+#[test]
+fn precheck_asks_what_the_step_would_refuse_before_the_content() {
+    let esc = start(workflow(vec![stage("Security Review", &["alice"])])).escalation;
+    let dir = directory();
+    let opening = Some(esc.opening());
+    // A deny needs a comment, but the form asking for it may be shown.
+    assert_eq!(
+        engine::precheck(
+            &esc,
+            &rid("alice"),
+            VoteChoice::Deny,
+            opening,
+            &dir,
+            at(mins(1))
+        ),
+        Ok(())
+    );
+    assert!(matches!(
+        engine::precheck(
+            &esc,
+            &rid("bob"),
+            VoteChoice::Approve,
+            opening,
+            &dir,
+            at(mins(1))
+        ),
+        Err(Refusal::NotEligible(_))
+    ));
+    // Past the deadline the escalation meets any vote expired, timer fired or not.
+    let late = esc.expires_at + chrono::Duration::seconds(1);
+    assert_eq!(
+        engine::precheck(
+            &esc,
+            &rid("alice"),
+            VoteChoice::Approve,
+            opening,
+            &dir,
+            late
+        ),
+        Err(Refusal::AlreadyDecided(EscalationStatus::Expired))
+    );
+}
+
+#[test]
+fn state_stored_before_rounds_existed_is_in_its_first_round() {
+    let esc = start(workflow(vec![
+        stage("One", &["alice"]),
+        stage("Two", &["bob"]),
+    ]))
+    .escalation;
+    let mut json = serde_json::to_value(&esc).unwrap();
+    for stage in json["stages"].as_array_mut().unwrap() {
+        stage.as_object_mut().unwrap().remove("round");
+    }
+    let mut old: crate::domain::Escalation = serde_json::from_value(json).unwrap();
+    old.upgrade_stored();
+    assert_eq!(old, esc);
+    // A Slack button of that time named the opening by when the stage started.
+    let started = esc.stages[0].started_at.unwrap().timestamp_millis();
+    assert_eq!(old.legacy_round_started(0, started), 1);
+    assert_eq!(old.legacy_round_started(0, started - 1), 0);
+    assert_eq!(
+        old.legacy_round_started(1, started),
+        0,
+        "a stage that never started"
+    );
+}
+
+#[test]
 fn rollback_on_the_first_stage_terminates() {
     let mut first = stage("Security Review", &["alice"]);
     first.on_deny = OnDeny::Rollback;
@@ -250,7 +368,7 @@ fn self_approval_is_refused_by_reviewer_id() {
     let esc = start(workflow(vec![stage("Peer Review", &["alice", "carol"])]));
     assert_eq!(
         esc.effects,
-        vec![notify(0, &["alice"], NotifyReason::StageStarted)],
+        vec![notify((0, 1), &["alice"], NotifyReason::StageStarted)],
         "the requester is never asked to review"
     );
     let refusal = refuse(&esc.escalation, Event::Vote(approve("carol")), at(mins(1)));
@@ -299,7 +417,7 @@ fn different_approvers_refuses_a_reviewer_of_an_earlier_stage() {
     );
     assert!(
         step.effects
-            .contains(&notify(1, &["dave"], NotifyReason::StageStarted)),
+            .contains(&notify((1, 1), &["dave"], NotifyReason::StageStarted)),
         "alice is not asked twice: {:?}",
         step.effects
     );
@@ -368,7 +486,7 @@ fn required_role_refuses_reviewers_without_it() {
     let step = start(workflow(vec![review]));
     assert_eq!(
         step.effects,
-        vec![notify(0, &["alice"], NotifyReason::StageStarted)]
+        vec![notify((0, 1), &["alice"], NotifyReason::StageStarted)]
     );
     let refusal = refuse(&step.escalation, Event::Vote(approve("bob")), at(mins(1)));
     assert!(matches!(refusal, Refusal::NotEligible(_)));
@@ -431,7 +549,7 @@ fn vote_naming_another_stage_is_stale() {
     let flow = workflow(vec![stage("One", &["alice"]), stage("Two", &["bob"])]);
     let esc = start(flow).escalation;
     let early = crate::domain::VoteInput {
-        stage: Some(1),
+        opening: Some(Opening { stage: 1, round: 1 }),
         ..approve("bob")
     };
     assert_eq!(
@@ -442,7 +560,7 @@ fn vote_naming_another_stage_is_stale() {
     let esc = voted(&esc, approve("alice"), at(mins(2)));
     // A Slack button or email link shown for stage 1, clicked after it closed.
     let stale = crate::domain::VoteInput {
-        stage: Some(0),
+        opening: Some(Opening { stage: 0, round: 1 }),
         ..approve("bob")
     };
     let refusal = refuse(&esc, Event::Vote(stale), at(mins(3)));
@@ -450,7 +568,7 @@ fn vote_naming_another_stage_is_stale() {
     assert_eq!(refusal.code(), "stale_stage");
 
     let current = crate::domain::VoteInput {
-        stage: Some(1),
+        opening: Some(Opening { stage: 1, round: 1 }),
         ..approve("bob")
     };
     assert_eq!(
@@ -546,10 +664,10 @@ fn delegation_tier_widens_the_pool_at_its_instant() {
     let step = accept(&esc, Event::Tick, at(mins(15)));
     assert_eq!(
         step.effects,
-        vec![notify(0, &["erin"], NotifyReason::Delegation)],
+        vec![notify((0, 1), &["erin"], NotifyReason::Delegation)],
         "only newly added eligible reviewers are notified"
     );
-    assert_eq!(step.audit[0].kind, "delegation_tier");
+    assert_eq!(step.audit[0].kind, AuditKind::DelegationTier);
     let esc = step.escalation;
     assert_eq!(esc.stages[0].pool, rids(&["alice", "erin", "carol"]));
     assert_eq!(esc.stages[0].tiers_applied, 1);
@@ -588,8 +706,8 @@ fn overdue_delegation_tiers_all_apply_on_one_tick() {
     assert_eq!(
         step.effects,
         vec![
-            notify(0, &["erin"], NotifyReason::Delegation),
-            notify(0, &["frank"], NotifyReason::Delegation),
+            notify((0, 1), &["erin"], NotifyReason::Delegation),
+            notify((0, 1), &["frank"], NotifyReason::Delegation),
         ]
     );
     assert_eq!(step.escalation.stages[0].tiers_applied, 2);
@@ -614,9 +732,9 @@ fn sla_escalates_the_stage_and_notifies_the_target() {
     let step = accept(&esc, Event::Tick, at(mins(30)));
     assert_eq!(
         step.effects,
-        vec![notify(0, &["erin"], NotifyReason::SlaEscalation)]
+        vec![notify((0, 1), &["erin"], NotifyReason::SlaEscalation)]
     );
-    assert_eq!(step.audit[0].kind, "sla_escalated");
+    assert_eq!(step.audit[0].kind, AuditKind::SlaEscalated);
     let esc = step.escalation;
     assert_eq!(esc.stages[0].status, StageStatus::Escalated);
     assert_eq!(esc.stages[0].pool, rids(&["alice", "erin"]));
@@ -724,7 +842,7 @@ fn a_refusal_changes_nothing() {
             ..approve("bob")
         }),
         Event::Vote(crate::domain::VoteInput {
-            stage: Some(3),
+            opening: Some(Opening { stage: 3, round: 1 }),
             ..approve("bob")
         }),
     ];

@@ -3,6 +3,7 @@
 use super::Time;
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::EscalationRequest;
+use super::timers;
 use super::workflow::WorkflowSpec;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,77 @@ impl Escalation {
     pub fn current(&self) -> &StageState {
         &self.stages[self.current_stage]
     }
+
+    /// The opening votes are taken in now: the current stage and its round.
+    pub fn opening(&self) -> Opening {
+        Opening {
+            stage: self.current_stage,
+            round: self.current().round,
+        }
+    }
+
+    /// Is `opening` the one votes are taken in now? Messages show their buttons, and
+    /// planned requests go out, only while it is.
+    pub fn is_open(&self, opening: Opening) -> bool {
+        self.is_pending() && opening == self.opening() && self.current().status.is_open()
+    }
+
+    /// The round a Slack button from before rounds existed meant: it named the opening
+    /// by the instant the stage started (ms). It maps to the current round only while
+    /// that opening is still the stage's latest; otherwise to round 0, which no opening
+    /// has, so the engine finds the vote stale.
+    pub fn legacy_round_started(&self, stage: usize, started_ms: i64) -> u32 {
+        self.legacy_round(stage, |started| started == started_ms)
+    }
+
+    /// The opening an email link or a planned email names: its round, or, for one issued
+    /// before rounds existed (round 0), the instant it was issued — a stage that
+    /// (re)opened after that instant is a later opening.
+    pub fn opening_issued(
+        &self,
+        stage: usize,
+        round: u32,
+        legacy_issued_ms: Option<i64>,
+    ) -> Opening {
+        let round = match (round, legacy_issued_ms) {
+            (0, Some(issued)) => self.legacy_round(stage, |started| started <= issued),
+            _ => round,
+        };
+        Opening { stage, round }
+    }
+
+    fn legacy_round(&self, stage: usize, same: impl Fn(i64) -> bool) -> u32 {
+        self.stages
+            .get(stage)
+            .filter(|s| s.started_at.is_some_and(|t| same(t.timestamp_millis())))
+            .map_or(0, |s| s.round)
+    }
+
+    /// State stored before stages had rounds: a stage that started is in its first round.
+    pub fn upgrade_stored(&mut self) {
+        for stage in &mut self.stages {
+            if stage.round == 0 && stage.started_at.is_some() {
+                stage.round = 1;
+            }
+        }
+    }
+
+    /// Whether the deadline has passed at `now` (the escalation then meets any event expired).
+    pub fn past_deadline(&self, now: Time) -> bool {
+        timers::is_due(self.expires_at, now)
+    }
+}
+
+/// One opening of one stage. A stage opens once when the workflow reaches it and again
+/// each time an `on_deny: rollback` returns to it; every opening has a new round, so a
+/// vote cast on an earlier opening (an old Slack message or email link) can never count
+/// in a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Opening {
+    /// 0-based stage index.
+    pub stage: usize,
+    /// 1 for the stage's first opening, then +1 for each re-entry; 0 is never an opening.
+    pub round: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,6 +151,10 @@ impl StageStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageState {
     pub status: StageStatus,
+    /// How many times this stage has opened (see [`Opening`]); kept when the stage is
+    /// reset to waiting, so a later re-entry gets a round never used before.
+    #[serde(default)]
+    pub round: u32,
     pub started_at: Option<Time>,
     pub sla_deadline: Option<Time>,
     /// Who may vote: the base approvers, widened by delegation tiers and the SLA target.
@@ -92,12 +168,21 @@ impl StageState {
     pub fn waiting() -> Self {
         Self {
             status: StageStatus::Waiting,
+            round: 0,
             started_at: None,
             sla_deadline: None,
             pool: Vec::new(),
             tiers_applied: 0,
             votes: Vec::new(),
         }
+    }
+
+    /// The same stage back to waiting (a rollback left it), keeping its round count.
+    pub fn reset(&mut self) {
+        *self = Self {
+            round: self.round,
+            ..Self::waiting()
+        };
     }
 
     pub fn approvals(&self) -> impl Iterator<Item = &Vote> {
@@ -183,6 +268,48 @@ pub struct Decision {
     pub reason: Option<String>,
     /// The union of every approver's conditions, in the order first given.
     pub conditions: Vec<String>,
-    /// Reviewer ids (or `agent:<id>` for a cancel; empty for a timeout).
-    pub decided_by: Vec<String>,
+    /// The approving reviewers, the denying one, the cancelling agent; empty for a timeout.
+    pub decided_by: Vec<Decider>,
+}
+
+/// Who decided. In the status document and the audit chain a reviewer is their id and an
+/// agent is `agent:<id>`, so the two cannot be confused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Decider {
+    Reviewer(ReviewerId),
+    Agent(AgentId),
+}
+
+const AGENT_PREFIX: &str = "agent:";
+
+impl std::fmt::Display for Decider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reviewer(id) => write!(f, "{id}"),
+            Self::Agent(id) => write!(f, "{AGENT_PREFIX}{id}"),
+        }
+    }
+}
+
+/// Tests and logs compare a decider with its text form.
+impl PartialEq<&str> for Decider {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
+    }
+}
+
+impl Serialize for Decider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Decider {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.strip_prefix(AGENT_PREFIX) {
+            Some(agent) => Self::Agent(AgentId::from(agent)),
+            None => Self::Reviewer(ReviewerId::from(s.as_str())),
+        })
+    }
 }

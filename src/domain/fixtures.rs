@@ -2,8 +2,8 @@
 
 use super::engine::{self, NewEscalation};
 use super::{
-    AgentId, Directory, Escalation, EscalationId, EscalationRequest, Event, OnDeny, Refusal,
-    ReviewerId, ReviewerProfile, SeparationOfDuties, StageSpec, Step, Time, TimeoutAction,
+    AgentId, ChannelKind, Directory, Escalation, EscalationId, EscalationRequest, Event, OnDeny,
+    Refusal, ReviewerId, ReviewerProfile, SeparationOfDuties, StageSpec, Step, Time, TimeoutAction,
     VoteChannel, VoteChoice, VoteInput, WorkflowSpec,
 };
 use chrono::TimeZone;
@@ -82,7 +82,7 @@ pub fn workflow(stages: Vec<StageSpec>) -> WorkflowSpec {
         id: "test-flow".to_owned(),
         timeout: mins(120),
         timeout_action: TimeoutAction::Deny,
-        channels: vec!["slack".to_owned(), "email".to_owned()],
+        channels: vec![ChannelKind::Slack, ChannelKind::Email],
         conditions: Vec::new(),
         separation_of_duties: SeparationOfDuties::default(),
         stages,
@@ -130,7 +130,7 @@ pub fn approve(who: &str) -> VoteInput {
         comment: None,
         conditions: Vec::new(),
         channel: VoteChannel::Api,
-        stage: None,
+        opening: None,
     }
 }
 

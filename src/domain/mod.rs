@@ -22,12 +22,12 @@ mod fixtures;
 /// Instants are UTC; the engine never reads a clock, it is handed `now`.
 pub type Time = chrono::DateTime<chrono::Utc>;
 
-pub use effects::{AuditRecord, Effect, NotifyReason, Step};
+pub use effects::{AuditKind, AuditRecord, ChannelKind, Effect, NotifyReason, Step};
 pub use eligibility::Refusal;
 pub use engine::{Event, NewEscalation, VoteInput};
 pub use escalation::{
-    Decision, Escalation, EscalationStatus, Outcome, StageState, StageStatus, Vote, VoteChannel,
-    VoteChoice,
+    Decider, Decision, Escalation, EscalationStatus, Opening, Outcome, StageState, StageStatus,
+    Vote, VoteChannel, VoteChoice,
 };
 pub use ids::{AgentId, EscalationId, ReviewerId};
 pub use request::{EscalationRequest, ValidationError};

@@ -1,5 +1,6 @@
 //! Workflows as the engine sees them: stages with resolved reviewer pools, plus the reviewer directory.
 
+use super::effects::ChannelKind;
 use super::ids::ReviewerId;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -14,8 +15,8 @@ pub struct WorkflowSpec {
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
     pub timeout_action: TimeoutAction,
-    /// Notification channels: "slack", "email".
-    pub channels: Vec<String>,
+    /// The channels reviewers are notified on (Slack, email).
+    pub channels: Vec<ChannelKind>,
     /// Conditions reviewers may attach when approving.
     pub conditions: Vec<String>,
     pub separation_of_duties: SeparationOfDuties,

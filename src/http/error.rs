@@ -117,14 +117,25 @@ impl From<StoreError> for AppError {
     }
 }
 
-impl From<Refusal> for AppError {
-    fn from(r: Refusal) -> Self {
+impl AppError {
+    /// The one answer to an engine refusal, on every surface: the API's JSON error, the
+    /// link pages' status and the sentence Slack shows the clicker all come from here.
+    pub fn refused(r: &Refusal) -> Self {
         let status = match r {
+            Refusal::NotEligible(_)
+            | Refusal::SelfApproval
+            | Refusal::SeparationOfDuties(_)
+            | Refusal::AlreadyVoted => StatusCode::FORBIDDEN,
             Refusal::AlreadyDecided(_) | Refusal::StaleStage => StatusCode::CONFLICT,
             Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::FORBIDDEN,
         };
         Self::new(status, r.code(), r.message())
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        Self::refused(&r)
     }
 }
 

@@ -6,8 +6,11 @@
 //! forbid framing, and are never cached or sent as a referrer.
 
 use super::AppState;
-use crate::domain::engine::{Event, VoteInput};
-use crate::domain::{Escalation, Refusal, Time, Vote, VoteChannel, VoteChoice, eligibility};
+use super::error::AppError;
+use crate::domain::engine::{self, Event, VoteInput};
+use crate::domain::{
+    Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice, eligibility,
+};
 use crate::notify::email::{render, view};
 use crate::service::ApplyError;
 use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
@@ -95,6 +98,8 @@ impl IntoResponse for Page {
 /// A verified token and the escalation it names.
 struct Link {
     claims: LinkClaims,
+    /// The stage opening the link was issued for; the engine refuses it once another is current.
+    opening: Opening,
     esc: Escalation,
     /// The same invitation with the other actions, as paths relative to this
     /// page (so they work behind any prefix): "deny instead" without a new email.
@@ -106,7 +111,9 @@ enum Problem {
     Invalid,
     Expired(Time),
     NotFound,
-    Used(Box<Vote>, Box<Escalation>),
+    /// The reviewer already voted on this opening: their vote is shown, with the status
+    /// of the refusal the engine gave.
+    Used(Box<Vote>, Refusal, Box<Escalation>),
     Refused(Refusal, Option<Box<Escalation>>),
     Internal,
 }
@@ -122,8 +129,7 @@ impl Problem {
             Self::Invalid => StatusCode::BAD_REQUEST,
             Self::Expired(_) => StatusCode::GONE,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Used(..) => StatusCode::CONFLICT,
-            Self::Refused(r, _) => refusal_status(r),
+            Self::Used(_, r, _) | Self::Refused(r, _) => AppError::refused(r).status,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,7 +148,7 @@ impl Problem {
                 "Unknown escalation",
                 "This link points to an escalation this server does not know.".into(),
             ),
-            Self::Used(vote, _) => (
+            Self::Used(vote, _, _) => (
                 "You already voted",
                 format!(
                     "You already chose to {} this on {} (via {}). Each link records one vote.",
@@ -161,21 +167,9 @@ impl Problem {
 
     fn escalation(&self) -> Option<&Escalation> {
         match self {
-            Self::Used(_, esc) => Some(esc),
+            Self::Used(_, _, esc) => Some(esc),
             Self::Refused(_, esc) => esc.as_deref(),
             _ => None,
-        }
-    }
-}
-
-fn refusal_status(r: &Refusal) -> StatusCode {
-    match r {
-        Refusal::AlreadyDecided(_) | Refusal::StaleStage | Refusal::AlreadyVoted => {
-            StatusCode::CONFLICT
-        }
-        Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
-            StatusCode::FORBIDDEN
         }
     }
 }
@@ -203,7 +197,7 @@ async fn show(
         Ok(link) => link,
         Err(problem) => return problem_page(&state, problem, now),
     };
-    if let Err(problem) = standing(&state, &link) {
+    if let Err(problem) = standing(&state, &link, now) {
         return problem_page(&state, problem, now);
     }
     confirm_page(&state, &link, &Submitted::default(), None, now).await
@@ -221,12 +215,9 @@ async fn submit(
         Ok(link) => link,
         Err(problem) => return problem_page(&state, problem, now),
     };
-    if let Err(problem) = reopened(&link) {
-        return problem_page(&state, problem, now);
-    }
     let Ok(Form(pairs)) = form else {
         // A used or decided link says so (409 …) before any complaint about the form.
-        if let Err(problem) = standing(&state, &link) {
+        if let Err(problem) = standing(&state, &link, now) {
             return problem_page(&state, problem, now);
         }
         let error = "The form could not be read; please try again.";
@@ -244,7 +235,7 @@ async fn submit(
         comment: submitted.comment.clone(),
         conditions,
         channel: VoteChannel::Email,
-        stage: Some(link.claims.stage),
+        opening: Some(link.opening),
     };
     match state.service.apply(&link.esc.id, Event::Vote(vote)).await {
         Ok(esc) => result_page(&state, &link, &esc, now),
@@ -297,67 +288,45 @@ async fn open(
         .map(|a| (a, keys.sign(&claims.with_action(a))))
         .collect();
     Ok(Link {
+        opening: claims.opening(&esc),
         claims,
         esc,
         siblings,
     })
 }
 
-/// Everything a vote would meet, checked without changing anything: the GET's view of the future.
-fn standing(state: &AppState, link: &Link) -> Result<(), Problem> {
-    let (claims, esc) = (&link.claims, &link.esc);
-    let voted = esc
-        .stages
-        .get(claims.stage)
-        .and_then(|s| s.votes.iter().find(|v| v.reviewer == claims.reviewer));
-    if let Some(vote) = voted {
-        return Err(Problem::Used(Box::new(vote.clone()), Box::new(esc.clone())));
-    }
-    let refused = |r| Err(Problem::Refused(r, Some(Box::new(esc.clone()))));
-    if !esc.is_pending() {
-        return refused(Refusal::AlreadyDecided(esc.status));
-    }
-    if claims.stage != esc.current_stage {
-        return refused(Refusal::StaleStage);
-    }
-    reopened(link)?;
-    eligibility::check(
-        esc,
-        &state.service.dir,
+/// What a vote would meet, asked of the engine on the loaded copy without changing
+/// anything: the GET's view of the future, and the POST's answer to a broken form.
+fn standing(state: &AppState, link: &Link, now: Time) -> Result<(), Problem> {
+    let claims = &link.claims;
+    engine::precheck(
+        &link.esc,
         &claims.reviewer,
         claims.action.choice(),
+        Some(link.opening),
+        &state.service.dir,
+        now,
     )
-    .or_else(refused)
+    .map_err(|r| explain(link, r, link.esc.clone()))
 }
 
-/// A link from before its stage was last opened (a rollback reopened it) belongs to the old round.
-fn reopened(link: &Link) -> Result<(), Problem> {
-    let started = link
-        .esc
-        .stages
-        .get(link.claims.stage)
-        .and_then(|s| s.started_at);
-    if started.is_some_and(|t| t.timestamp_millis() > link.claims.issued_at_ms) {
-        return Err(Problem::Refused(
-            Refusal::StaleStage,
-            Some(Box::new(link.esc.clone())),
-        ));
-    }
-    Ok(())
-}
-
-/// A refusal from the engine, or the reviewer's own vote when they already cast one.
+/// A refusal from the engine after a POST, explained on the state it met.
 async fn after_refusal(state: &AppState, link: &Link, refusal: Refusal) -> Problem {
     let fresh = state.service.get(&link.esc.id).await.ok().flatten();
-    let esc = fresh.unwrap_or_else(|| link.esc.clone());
+    explain(link, refusal, fresh.unwrap_or_else(|| link.esc.clone()))
+}
+
+/// The reviewer's own vote on the link's opening explains any refusal best (it is why
+/// the link is spent); otherwise the refusal's own sentence.
+fn explain(link: &Link, refusal: Refusal, esc: Escalation) -> Problem {
     let vote = esc
         .stages
-        .get(link.claims.stage)
+        .get(link.opening.stage)
+        .filter(|s| s.round == link.opening.round)
         .and_then(|s| s.votes.iter().find(|v| v.reviewer == link.claims.reviewer))
         .cloned();
-    // Their own earlier vote explains any refusal best, as on the GET.
     match vote {
-        Some(vote) => Problem::Used(Box::new(vote), Box::new(esc)),
+        Some(vote) => Problem::Used(Box::new(vote), refusal, Box::new(esc)),
         None => Problem::Refused(refusal, Some(Box::new(esc))),
     }
 }

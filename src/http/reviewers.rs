@@ -96,7 +96,7 @@ async fn vote(
         comment: input.comment,
         conditions: input.conditions,
         channel: VoteChannel::Api,
-        stage: None,
+        opening: None,
     });
     let esc = state.service.apply(&id, event).await?;
     Ok(Json(status_document(&esc, &state.service.dir)))

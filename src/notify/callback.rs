@@ -3,7 +3,7 @@
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
 use crate::domain::status::{rfc3339, status_document};
-use crate::domain::{Effect, Escalation};
+use crate::domain::{AuditKind, ChannelKind, Effect, Escalation};
 use crate::signing::webhooks;
 use crate::store::outbox::{Item, NewItem, Priority};
 use serde_json::json;
@@ -29,8 +29,8 @@ impl CallbackChannel {
 
 #[async_trait::async_trait]
 impl Channel for CallbackChannel {
-    fn name(&self) -> &'static str {
-        "callback"
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Callback
     }
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
@@ -52,7 +52,7 @@ impl Channel for CallbackChannel {
             "data": status_document(esc, ctx.dir),
         });
         vec![NewItem {
-            channel: self.name(),
+            channel: self.kind(),
             kind: "escalation.decided".into(),
             ordering_key: format!("callback:{}", esc.id),
             destination: destination(&url),
@@ -119,8 +119,8 @@ impl Channel for CallbackChannel {
         }
     }
 
-    fn audit_kinds(&self) -> (&'static str, &'static str) {
-        ("callback_delivered", "callback_failed")
+    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
+        (AuditKind::CallbackDelivered, AuditKind::CallbackFailed)
     }
 }
 

@@ -8,7 +8,7 @@ pub mod email;
 pub mod slack;
 
 use crate::config::Config;
-use crate::domain::{Directory, Effect, Escalation, Time};
+use crate::domain::{AuditKind, ChannelKind, Directory, Effect, Escalation, Time};
 use crate::store::outbox::{Item, NewItem};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +37,8 @@ pub enum Delivery {
 
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync {
-    /// The `channel` column of this channel's outbox rows.
-    fn name(&self) -> &'static str;
+    /// Which channel this is: the `channel` column of its outbox rows.
+    fn kind(&self) -> ChannelKind;
 
     /// Outbox items for the effects of one step of `esc` (already the new state).
     fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem>;
@@ -47,8 +47,8 @@ pub trait Channel: Send + Sync {
     async fn deliver(&self, item: &Item) -> Delivery;
 
     /// The audit kinds recorded when an item is delivered or given up.
-    fn audit_kinds(&self) -> (&'static str, &'static str) {
-        ("notified", "notification_failed")
+    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
+        (AuditKind::Notified, AuditKind::NotificationFailed)
     }
 }
 
@@ -78,8 +78,10 @@ impl Notifier {
             .collect()
     }
 
-    pub fn channel(&self, name: &str) -> Option<&Arc<dyn Channel>> {
-        self.channels.iter().find(|c| c.name() == name)
+    /// The enabled channel of this kind; `None` for a kind that is off (or stored text
+    /// this version does not know).
+    pub fn channel(&self, kind: Option<ChannelKind>) -> Option<&Arc<dyn Channel>> {
+        self.channels.iter().find(|c| Some(c.kind()) == kind)
     }
 }
 

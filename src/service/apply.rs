@@ -4,7 +4,9 @@
 use super::write::{self, StepRows};
 use super::{Service, Write};
 use crate::domain::engine::{self, Event};
-use crate::domain::{AuditRecord, Effect, Escalation, EscalationId, Refusal, Step, Time};
+use crate::domain::{
+    AuditKind, AuditRecord, Effect, Escalation, EscalationId, Refusal, Step, Time,
+};
 use crate::store::{self, StoreError, Tx};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -251,7 +253,7 @@ impl Service {
             Err(refusal) => {
                 let audit = actor.map(|(actor, channel)| {
                     AuditRecord::new(
-                        "vote_refused",
+                        AuditKind::VoteRefused,
                         Some(actor),
                         json!({"code": refusal.code(), "reason": refusal.message(), "channel": channel, "stage": current.current_stage + 1}),
                     )

@@ -7,7 +7,7 @@
 //! is the reviewer's credential for one vote; it says nothing secret, and any
 //! change to it breaks the MAC.
 
-use crate::domain::{EscalationId, ReviewerId, Time, VoteChoice};
+use crate::domain::{Escalation, EscalationId, Opening, ReviewerId, Time, VoteChoice};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, KeyInit, Mac};
@@ -60,13 +60,16 @@ pub struct LinkClaims {
     /// 0-based stage the reviewer was invited to.
     #[serde(rename = "s")]
     pub stage: usize,
+    /// The round of that stage's opening (0 in links issued before rounds existed).
+    #[serde(rename = "o", default)]
+    pub round: u32,
     #[serde(rename = "u")]
     pub reviewer: ReviewerId,
     #[serde(rename = "a")]
     pub action: LinkAction,
-    /// When the invitation was planned: a link older than its stage's (re)opening is stale.
-    #[serde(rename = "i")]
-    pub issued_at_ms: i64,
+    /// Only in links issued before rounds existed: when the invitation was planned.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub issued_at_ms: Option<i64>,
     /// The escalation deadline: past it the link is dead whatever the state says.
     #[serde(rename = "x")]
     pub expires_at_ms: i64,
@@ -85,8 +88,9 @@ impl LinkClaims {
         from_ms(self.expires_at_ms)
     }
 
-    pub fn issued_at(&self) -> Time {
-        from_ms(self.issued_at_ms)
+    /// The opening the link was issued for, as `esc` understands it.
+    pub fn opening(&self, esc: &Escalation) -> Opening {
+        esc.opening_issued(self.stage, self.round, self.issued_at_ms)
     }
 }
 
@@ -222,7 +226,8 @@ mod tests {
             stage: 1,
             reviewer: ReviewerId("bob".into()),
             action: LinkAction::Approve,
-            issued_at_ms: now().timestamp_millis(),
+            round: 2,
+            issued_at_ms: None,
             expires_at_ms: now().timestamp_millis() + 3_600_000,
         }
     }

@@ -55,7 +55,7 @@ pub async fn append_all(tx: &mut Tx, entries: &[Entry<'_>]) -> Result<()> {
                 seq,
                 escalation_id: entry.escalation_id.map(str::to_owned),
                 at: ms(entry.at),
-                kind: r.kind.to_owned(),
+                kind: r.kind.as_str().to_owned(),
                 actor: r.actor.clone(),
                 data: r.data.clone(),
                 prev_hash: prev,

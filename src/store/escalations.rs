@@ -260,7 +260,10 @@ fn encode(esc: &Escalation) -> Result<String> {
 }
 
 fn decode(state: &str) -> Result<Escalation> {
-    serde_json::from_str(state).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let mut esc: Escalation =
+        serde_json::from_str(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    esc.upgrade_stored();
+    Ok(esc)
 }
 
 /// How many of this agent's escalations are still open (no decision yet), for `max_pending`.

@@ -1,7 +1,7 @@
 //! The durable outbox: deliveries written with the state change that caused them, claimed and retried by the outbox worker.
 
 use super::{Result, Store, Tx, batch, from_ms, ms};
-use crate::domain::Time;
+use crate::domain::{ChannelKind, Time};
 use serde_json::Value;
 use sqlx::SqlitePool;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 /// A delivery to make, planned by a channel inside the step's transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewItem {
-    pub channel: &'static str,
+    pub channel: ChannelKind,
     pub kind: String,
     /// Items sharing a key are delivered strictly in order.
     pub ordering_key: String,
@@ -67,7 +67,7 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct Queued {
     escalation_id: String,
-    channel: &'static str,
+    channel: ChannelKind,
     kind: String,
     ordering_key: String,
     payload: String,
@@ -106,7 +106,7 @@ pub async fn enqueue(tx: &mut Tx, items: &[&Queued]) -> Result<()> {
         for item in chunk {
             q = q
                 .bind(item.escalation_id.as_str())
-                .bind(item.channel)
+                .bind(item.channel.as_str())
                 .bind(item.kind.as_str())
                 .bind(item.ordering_key.as_str())
                 .bind(item.payload.as_str())

@@ -6,7 +6,7 @@
 //! claimed and hold no lease. Every attempt has a deadline. Decisions to agents are
 //! claimed before notifications.
 
-use crate::domain::{AuditRecord, Time};
+use crate::domain::{AuditKind, AuditRecord, ChannelKind, Time};
 use crate::notify::{Delivery, backoff};
 use crate::service::Service;
 use crate::store::outbox::{Claim, Item};
@@ -136,7 +136,11 @@ impl<'a> Deliveries<'a> {
     fn start(&mut self, item: Item) {
         *self.busy.entry(item.destination.clone()).or_default() += 1;
         let destination = item.destination.clone();
-        let channel = self.service.notifier.channel(&item.channel).cloned();
+        let channel = self
+            .service
+            .notifier
+            .channel(ChannelKind::parse(&item.channel))
+            .cloned();
         let deadline = attempt_deadline(self.service);
         let handle = self.attempts.spawn(async move {
             let result = match &channel {
@@ -273,8 +277,10 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
     for (item, recorded) in judged {
         let (ok_kind, failed_kind) = service
             .notifier
-            .channel(&item.channel)
-            .map_or(("notified", "notification_failed"), |c| c.audit_kinds());
+            .channel(ChannelKind::parse(&item.channel))
+            .map_or((AuditKind::Notified, AuditKind::NotificationFailed), |c| {
+                c.audit_kinds()
+            });
         match recorded {
             Recorded::Delivered => audits.push((item, audit(item, ok_kind, None))),
             Recorded::Retried { at, error } => {
@@ -299,7 +305,7 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
     Ok(())
 }
 
-fn audit(item: &Item, kind: &'static str, error: Option<&str>) -> AuditRecord {
+fn audit(item: &Item, kind: AuditKind, error: Option<&str>) -> AuditRecord {
     AuditRecord::new(
         kind,
         None,

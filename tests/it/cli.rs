@@ -339,7 +339,13 @@ fn audit_verify_names_the_first_bad_event() {
         let store = countersign::store::Store::open(&url).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let records: Vec<_> = (0..3)
-            .map(|i| countersign::domain::AuditRecord::new("created", None, json!({"n": i})))
+            .map(|i| {
+                countersign::domain::AuditRecord::new(
+                    countersign::domain::AuditKind::Created,
+                    None,
+                    json!({"n": i}),
+                )
+            })
             .collect();
         countersign::store::audit::append(&mut tx, Some("esc_x"), chrono::Utc::now(), &records)
             .await

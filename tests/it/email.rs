@@ -4,7 +4,6 @@
 use crate::support::browser::Browser;
 use crate::support::smtp::{Mail, SmtpServer, read_eml_dir};
 use crate::support::{Options, TestApp};
-use countersign::clock::Clock;
 use countersign::domain::{EscalationId, ReviewerId};
 use countersign::signing::links::{LinkAction, LinkClaims, LinkKeys};
 use reqwest::StatusCode;
@@ -146,7 +145,8 @@ async fn forge(
         stage: esc.current_stage,
         reviewer: ReviewerId(reviewer.to_owned()),
         action,
-        issued_at_ms: app.clock.now().timestamp_millis(),
+        round: esc.current().round,
+        issued_at_ms: None,
         expires_at_ms: esc.expires_at.timestamp_millis(),
     };
     let token = LinkKeys::new(secret, []).sign(&claims);
@@ -594,7 +594,8 @@ async fn tampered_foreign_and_unknown_links_change_nothing() {
             stage: 0,
             reviewer: ReviewerId("bob".into()),
             action: LinkAction::Approve,
-            issued_at_ms: 0,
+            round: 1,
+            issued_at_ms: None,
             expires_at_ms: i64::MAX,
         })
     ));

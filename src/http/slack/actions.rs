@@ -6,11 +6,12 @@
 
 use super::Slack;
 use crate::config::ReviewerConfig;
-use crate::domain::engine::{Event, VoteInput};
-use crate::domain::{Escalation, Refusal, ReviewerId, VoteChannel, VoteChoice, eligibility};
+use crate::domain::engine::{self, Event, VoteInput};
+use crate::domain::{Escalation, EscalationId, ReviewerId, VoteChannel, VoteChoice};
+use crate::http::error::AppError;
 use crate::notify::slack::modals;
 use crate::notify::slack::mrkdwn::escape;
-use crate::notify::slack::refs::ActionRef;
+use crate::notify::slack::refs::{ActionRef, Button, StoredRound};
 use crate::service::ApplyError;
 use crate::store;
 use slack_morphism::prelude::*;
@@ -102,11 +103,10 @@ pub async fn block_actions(
             text,
         }),
     };
-    let kind = action.action_id.0.as_str();
-    if !matches!(kind, "approve" | "approve_conditions" | "deny") {
+    let Some(button) = Button::parse(&action.action_id.0) else {
         return Reply::ack();
-    }
-    let Some(aref) = action.value.as_deref().and_then(ActionRef::parse) else {
+    };
+    let Some(raw) = action.value.as_deref().and_then(ActionRef::parse) else {
         return tell("This button does not belong to a countersign request.".into());
     };
     let reviewer = match who(slack, &user, deadline).await {
@@ -115,10 +115,12 @@ pub async fn block_actions(
         Err(()) => return tell(INTERNAL.into()),
     };
     let id = reviewer.id.clone();
-    let outcome = match kind {
-        "approve" => vote(slack, &id, &aref, VoteChoice::Approve, None, Vec::new()).await,
-        "deny" => open_modal(slack, &ev, &id, &aref, VoteChoice::Deny, deadline).await,
-        _ => open_modal(slack, &ev, &id, &aref, VoteChoice::Approve, deadline).await,
+    let outcome = match load(slack, raw).await {
+        Err(text) => Err(text),
+        Ok((esc, aref)) => match button {
+            Button::Approve => vote(slack, &id, &aref, VoteChoice::Approve, None, Vec::new()).await,
+            _ => open_modal(slack, &ev, &id, &esc, &aref, button.choice(), deadline).await,
+        },
     };
     match outcome {
         Ok(()) => Reply::ack(),
@@ -142,8 +144,12 @@ pub async fn view_submission(
         return Reply::ack();
     }
     let block = modals::error_block(callback);
-    let Some(aref) = modal.private_metadata.as_deref().and_then(ActionRef::parse) else {
+    let Some(raw) = modal.private_metadata.as_deref().and_then(ActionRef::parse) else {
         return Reply::modal_error(block, "This form does not belong to a countersign request.");
+    };
+    let (esc, aref) = match load(slack, raw).await {
+        Ok(loaded) => loaded,
+        Err(text) => return Reply::modal_error(block, &text),
     };
     let user = ev.user.id.0.clone();
     let reviewer = match who(slack, &user, deadline).await {
@@ -167,7 +173,7 @@ pub async fn view_submission(
         )
         .await
     } else {
-        submit_conditions(slack, &reviewer, &aref, state).await
+        submit_conditions(slack, &reviewer, &esc, &aref, state).await
     };
     match result {
         Ok(()) => Reply::ack(),
@@ -178,10 +184,10 @@ pub async fn view_submission(
 async fn submit_conditions(
     slack: &Slack,
     reviewer: &ReviewerId,
+    esc: &Escalation,
     aref: &ActionRef,
     state: &SlackViewState,
 ) -> Result<(), String> {
-    let esc = load(slack, aref).await?;
     let input = modals::read_conditions(state, &esc.workflow.conditions);
     if input.conditions.is_empty() {
         return Err("Tick or type at least one condition, or use the plain Approve button.".into());
@@ -206,19 +212,17 @@ async fn vote(
     comment: Option<String>,
     conditions: Vec<String>,
 ) -> Result<(), String> {
-    let esc = load(slack, aref).await?;
-    same_round(&esc, aref)?;
     let event = Event::Vote(VoteInput {
         reviewer: reviewer.clone(),
         choice,
         comment,
         conditions,
         channel: VoteChannel::Slack,
-        stage: Some(aref.stage),
+        opening: Some(aref.opening),
     });
     match slack.service.apply(&aref.escalation, event).await {
         Ok(_) => Ok(()),
-        Err(ApplyError::Refused(r)) => Err(escape(&r.message())),
+        Err(ApplyError::Refused(r)) => Err(escape(&AppError::refused(&r).message)),
         Err(ApplyError::NotFound) => Err(GONE.into()),
         Err(ApplyError::Store(e)) => {
             tracing::error!(error = %e, escalation = %aref.escalation, "recording a Slack vote failed");
@@ -229,9 +233,17 @@ async fn vote(
 
 const GONE: &str = "This escalation no longer exists.";
 
-async fn load(slack: &Slack, aref: &ActionRef) -> Result<Escalation, String> {
-    match slack.service.get(&aref.escalation).await {
-        Ok(Some(esc)) => Ok(esc),
+/// The escalation a button or modal names, and the opening it was shown (a value from
+/// before rounds existed is translated by the escalation).
+async fn load(
+    slack: &Slack,
+    (id, stage, round): (EscalationId, usize, StoredRound),
+) -> Result<(Escalation, ActionRef), String> {
+    match slack.service.get(&id).await {
+        Ok(Some(esc)) => {
+            let aref = ActionRef::new(&esc, round.opening(&esc, stage));
+            Ok((esc, aref))
+        }
         Ok(None) => Err(GONE.into()),
         Err(e) => {
             tracing::error!(error = %e, "loading an escalation for Slack failed");
@@ -240,32 +252,31 @@ async fn load(slack: &Slack, aref: &ActionRef) -> Result<Escalation, String> {
     }
 }
 
-/// A stage reopened by a rollback has the same index but a new round; a button
-/// from the old round must not count in the new one.
-fn same_round(esc: &Escalation, aref: &ActionRef) -> Result<(), String> {
-    if esc.is_pending() && esc.current_stage == aref.stage && !aref.is_live(esc) {
-        return Err(
-            "This message is from an earlier round of this stage; use the newer message.".into(),
-        );
-    }
-    Ok(())
-}
-
-/// Checks what the engine would refuse before asking for a reason, then opens the
-/// modal inline: its `trigger_id` is only good for 3 seconds after the click.
+/// Asks the engine, on the loaded copy, whether it would take this vote before asking
+/// for a reason, then opens the modal inline: its `trigger_id` is only good for 3
+/// seconds after the click.
 async fn open_modal(
     slack: &Slack,
     ev: &SlackInteractionBlockActionsEvent,
     reviewer: &ReviewerId,
+    esc: &Escalation,
     aref: &ActionRef,
     choice: VoteChoice,
     deadline: Instant,
 ) -> Result<(), String> {
-    let esc = load(slack, aref).await?;
-    precheck(slack, &esc, reviewer, aref, choice)?;
+    let now = slack.service.now();
+    engine::precheck(
+        esc,
+        reviewer,
+        choice,
+        Some(aref.opening),
+        &slack.service.dir,
+        now,
+    )
+    .map_err(|r| escape(&AppError::refused(&r).message))?;
     let view = match choice {
-        VoteChoice::Deny => modals::deny(&esc, aref),
-        VoteChoice::Approve => modals::conditions(&esc, aref),
+        VoteChoice::Deny => modals::deny(esc, aref),
+        VoteChoice::Approve => modals::conditions(esc, aref),
     };
     let left = deadline.saturating_duration_since(Instant::now());
     match slack.api.open_view(&ev.trigger_id.0, view, left).await {
@@ -278,24 +289,6 @@ async fn open_modal(
             )
         }
     }
-}
-
-fn precheck(
-    slack: &Slack,
-    esc: &Escalation,
-    reviewer: &ReviewerId,
-    aref: &ActionRef,
-    choice: VoteChoice,
-) -> Result<(), String> {
-    same_round(esc, aref)?;
-    let refusal = if !esc.is_pending() {
-        Some(Refusal::AlreadyDecided(esc.status))
-    } else if esc.current_stage != aref.stage {
-        Some(Refusal::StaleStage)
-    } else {
-        eligibility::check(esc, &slack.service.dir, reviewer, choice).err()
-    };
-    refusal.map_or(Ok(()), |r| Err(escape(&r.message())))
 }
 
 /// The reviewer behind a Slack user: the config's `slack_user`, an earlier email

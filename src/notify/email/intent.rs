@@ -1,18 +1,27 @@
 //! What the email channel plans inside the step's transaction: small intents, rendered at
 //! delivery from the then-current escalation. Pure: no I/O, `now` comes from the step.
 
-use crate::domain::{Directory, Escalation, NotifyReason, ReviewerId, Time};
+use crate::domain::engine;
+use crate::domain::{
+    Directory, Escalation, NotifyReason, Opening, Refusal, ReviewerId, Time, VoteChoice,
+    eligibility,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Intent {
-    /// Ask `reviewer` to decide at `stage`; the links carry `revision` and `issued_at_ms`.
+    /// Ask `reviewer` to decide at one opening of `stage`; the links carry it.
     Request {
         reviewer: ReviewerId,
         stage: usize,
+        /// The stage's round; 0 in rows planned before rounds existed (see `issued_at_ms`).
+        #[serde(default)]
+        round: u32,
         revision: u32,
-        issued_at_ms: i64,
+        /// Only in rows planned before rounds existed: when the request was planned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issued_at_ms: Option<i64>,
         reason: NotifyReason,
     },
     /// Tell `reviewer`, who was asked, how the escalation ended.
@@ -23,15 +32,15 @@ impl Intent {
     pub fn request(
         esc: &Escalation,
         reviewer: &ReviewerId,
-        stage: usize,
+        opening: Opening,
         reason: NotifyReason,
-        now: Time,
     ) -> Self {
         Self::Request {
             reviewer: reviewer.clone(),
-            stage,
+            stage: opening.stage,
+            round: opening.round,
             revision: esc.revision,
-            issued_at_ms: now.timestamp_millis(),
+            issued_at_ms: None,
             reason,
         }
     }
@@ -50,29 +59,17 @@ impl Intent {
     }
 }
 
-/// Why a planned request is no longer worth sending, judged at delivery time.
+/// Why a planned request is no longer worth sending, judged at delivery time by the
+/// engine: the vote it asks for would be refused now (decided, another opening, already
+/// voted, no longer eligible).
 pub fn stale_request(
     esc: &Escalation,
     reviewer: &ReviewerId,
-    stage: usize,
-    issued_at_ms: i64,
-) -> Option<&'static str> {
-    if !esc.is_pending() {
-        return Some("the escalation was decided before the request went out");
-    }
-    let Some(state) = esc.stages.get(stage).filter(|_| stage == esc.current_stage) else {
-        return Some("the stage closed before the request went out");
-    };
-    if state
-        .started_at
-        .is_some_and(|t| t.timestamp_millis() > issued_at_ms)
-    {
-        return Some("the stage was reopened after the request was planned");
-    }
-    if state.votes.iter().any(|v| &v.reviewer == reviewer) {
-        return Some("the reviewer voted before the request went out");
-    }
-    None
+    opening: Opening,
+    dir: &Directory,
+    now: Time,
+) -> Option<Refusal> {
+    engine::precheck(esc, reviewer, VoteChoice::Approve, Some(opening), dir, now).err()
 }
 
 /// Who was asked to review, as far as the state tells: everyone in the pool of a
@@ -86,7 +83,7 @@ pub fn asked(esc: &Escalation, dir: &Directory) -> Vec<ReviewerId> {
         let invited = state
             .pool
             .iter()
-            .filter(|r| state.started_at.is_some() && could_vote(esc, i, r, dir));
+            .filter(|r| state.started_at.is_some() && eligibility::suited(esc, i, r, dir));
         for r in voters.chain(invited) {
             if !out.contains(r) {
                 out.push(r.clone());
@@ -96,33 +93,13 @@ pub fn asked(esc: &Escalation, dir: &Directory) -> Vec<ReviewerId> {
     out
 }
 
-fn could_vote(esc: &Escalation, stage: usize, reviewer: &ReviewerId, dir: &Directory) -> bool {
-    let Some(profile) = dir.get(reviewer) else {
-        return false;
-    };
-    let Some(spec) = esc.workflow.stages.get(stage) else {
-        return false;
-    };
-    let blocked = esc.workflow.separation_of_duties.block_self_approval
-        && dir.is_requester(reviewer, esc.request.requested_by.as_deref());
-    let role_ok = spec
-        .required_role
-        .as_ref()
-        .is_none_or(|role| profile.roles.contains(role));
-    let dept_ok = spec
-        .required_department
-        .as_ref()
-        .is_none_or(|d| profile.department.as_ref() == Some(d));
-    !blocked && role_ok && dept_ok
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::engine::{self, NewEscalation, VoteInput};
     use crate::domain::{
-        AgentId, EscalationId, EscalationRequest, Event, ReviewerProfile, SeparationOfDuties,
-        StageSpec, TimeoutAction, VoteChannel, VoteChoice, WorkflowSpec,
+        AgentId, ChannelKind, EscalationId, EscalationRequest, Event, ReviewerProfile,
+        SeparationOfDuties, StageSpec, TimeoutAction, VoteChannel, VoteChoice, WorkflowSpec,
     };
     use chrono::TimeZone;
     use std::time::Duration;
@@ -169,7 +146,7 @@ mod tests {
             id: "w".into(),
             timeout: Duration::from_secs(3600),
             timeout_action: TimeoutAction::Deny,
-            channels: vec!["email".into()],
+            channels: vec![ChannelKind::Email],
             conditions: Vec::new(),
             separation_of_duties: SeparationOfDuties::default(),
             stages: vec![
@@ -198,7 +175,7 @@ mod tests {
             comment: None,
             conditions: Vec::new(),
             channel: VoteChannel::Email,
-            stage: None,
+            opening: None,
         };
         engine::step(esc, Event::Vote(vote), &dir(), at)
             .unwrap()
@@ -219,27 +196,48 @@ mod tests {
     }
 
     #[test]
-    fn requests_go_stale_when_the_reason_for_them_is_gone() {
+    fn requests_go_stale_when_the_engine_would_refuse_their_vote() {
         let esc = escalation();
         let alice = ReviewerId::from("alice");
-        let issued = t0().timestamp_millis();
-        assert_eq!(stale_request(&esc, &alice, 0, issued), None);
-        assert!(
-            stale_request(&esc, &alice, 1, issued).is_some(),
+        let first = Opening { stage: 0, round: 1 };
+        let stale = |esc: &Escalation, who: &ReviewerId, opening| {
+            stale_request(esc, who, opening, &dir(), t0())
+        };
+        assert_eq!(stale(&esc, &alice, first), None);
+        assert_eq!(
+            stale(&esc, &alice, Opening { stage: 1, round: 1 }),
+            Some(Refusal::StaleStage),
             "not the current stage"
         );
-        assert!(
-            stale_request(&esc, &alice, 0, issued - 1).is_some(),
-            "planned before the stage (re)opened"
+        assert_eq!(
+            stale(&esc, &alice, Opening { stage: 0, round: 2 }),
+            Some(Refusal::StaleStage),
+            "another opening of the stage"
         );
         let later = approve(&esc, "alice", t0());
-        assert!(
-            stale_request(&later, &alice, 0, issued).is_some(),
-            "stage closed"
-        );
+        assert_eq!(stale(&later, &alice, first), Some(Refusal::StaleStage));
         let bob = ReviewerId::from("bob");
-        assert_eq!(stale_request(&later, &bob, 1, issued), None);
+        let second = Opening { stage: 1, round: 1 };
+        assert_eq!(stale(&later, &bob, second), None);
         let done = approve(&later, "bob", t0());
-        assert!(stale_request(&done, &bob, 1, issued).is_some(), "decided");
+        assert!(matches!(
+            stale(&done, &bob, second),
+            Some(Refusal::AlreadyDecided(_))
+        ));
+    }
+
+    #[test]
+    fn rows_from_before_rounds_name_their_opening_by_when_they_were_planned() {
+        let mut esc = escalation();
+        esc.stages[0].round = 0;
+        esc.upgrade_stored();
+        let issued = t0().timestamp_millis();
+        assert_eq!(esc.opening_issued(0, 0, Some(issued)).round, 1);
+        assert_eq!(
+            esc.opening_issued(0, 0, Some(issued - 1)).round,
+            0,
+            "planned before the opening"
+        );
+        assert_eq!(esc.opening_issued(0, 4, None).round, 4);
     }
 }

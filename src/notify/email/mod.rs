@@ -17,7 +17,8 @@ use super::{Channel, Delivery, PlanContext};
 use crate::clock::Clock;
 use crate::config::{Config, EmailConfig};
 use crate::domain::{
-    Directory, Effect, Escalation, EscalationId, NotifyReason, ReviewerProfile, Time,
+    AuditKind, ChannelKind, Directory, Effect, Escalation, EscalationId, NotifyReason, Opening,
+    ReviewerProfile, Time,
 };
 use crate::signing::links::{LinkAction, LinkClaims, LinkKeys};
 use crate::store::outbox::{Item, NewItem, Priority};
@@ -88,7 +89,7 @@ impl EmailChannel {
 
     fn item(&self, esc: &Escalation, intent: Intent) -> NewItem {
         NewItem {
-            channel: "email",
+            channel: ChannelKind::Email,
             kind: intent.kind().to_owned(),
             // One reviewer's mails about one escalation go out in order: the outcome never overtakes the request.
             ordering_key: format!("email:{}:{}", esc.id, intent.reviewer()),
@@ -118,15 +119,15 @@ impl EmailChannel {
         let (subject, template, context) = match intent {
             Intent::Request {
                 stage,
+                round,
                 revision,
                 issued_at_ms,
                 reason,
                 ..
             } => {
                 let invite = Invite {
-                    stage: *stage,
+                    opening: esc.opening_issued(*stage, *round, *issued_at_ms),
                     revision: *revision,
-                    issued_at_ms: *issued_at_ms,
                     reason: *reason,
                 };
                 self.request_parts(esc, reviewer, &invite, now).await?
@@ -157,10 +158,9 @@ impl EmailChannel {
         invite: &Invite,
         now: Time,
     ) -> Result<Parts, NotSent> {
-        if let Some(why) =
-            intent::stale_request(esc, &reviewer.id, invite.stage, invite.issued_at_ms)
+        if let Some(why) = intent::stale_request(esc, &reviewer.id, invite.opening, &self.dir, now)
         {
-            return Err(NotSent::Never(format!("not sent: {why}")));
+            return Err(NotSent::Never(format!("not sent: {}", why.code())));
         }
         let recent = store::escalations::recent_decisions(
             &self.store.pool,
@@ -201,16 +201,17 @@ impl EmailChannel {
             config: &self.config,
             dir: &self.dir,
             recent,
-            stage: invite.stage,
+            stage: invite.opening.stage,
             now,
         });
         let claims = LinkClaims {
             escalation: esc.id.clone(),
             revision: invite.revision,
-            stage: invite.stage,
+            stage: invite.opening.stage,
+            round: invite.opening.round,
             reviewer: reviewer.id.clone(),
             action: LinkAction::Approve,
-            issued_at_ms: invite.issued_at_ms,
+            issued_at_ms: None,
             expires_at_ms: esc.expires_at.timestamp_millis(),
         };
         let link = |action| link_url(&self.config, &self.keys.sign(&claims.with_action(action)));
@@ -223,7 +224,7 @@ impl EmailChannel {
         json!({
             "esc": view,
             "reviewer": {"name": reviewer.name, "email": reviewer.email},
-            "reason_text": reason_text(invite.reason, invite.stage),
+            "reason_text": reason_text(invite.reason, invite.opening.stage),
             "preheader": format!("{risk}decide by {}", view["deadline"]["utc"].as_str().unwrap_or_default()),
             "links": {
                 "approve": link(LinkAction::Approve),
@@ -259,9 +260,8 @@ type Parts = (String, &'static str, Value);
 
 /// The invitation a request intent carries.
 struct Invite {
-    stage: usize,
+    opening: Opening,
     revision: u32,
-    issued_at_ms: i64,
     reason: NotifyReason,
 }
 
@@ -305,25 +305,25 @@ fn mailbox(reviewer: &ReviewerProfile) -> Result<Mailbox, NotSent> {
 
 #[async_trait::async_trait]
 impl Channel for EmailChannel {
-    fn name(&self) -> &'static str {
-        "email"
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Email
     }
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
-        if !esc.workflow.channels.iter().any(|c| c == "email") {
+        if !esc.workflow.channels.contains(&ChannelKind::Email) {
             return Vec::new();
         }
         let mut items = Vec::new();
         for effect in effects {
             match effect {
                 Effect::NotifyReviewers {
-                    stage,
+                    opening,
                     reviewers,
                     reason,
                 } => items.extend(
                     reviewers
                         .iter()
-                        .map(|r| self.item(esc, Intent::request(esc, r, *stage, *reason, ctx.now))),
+                        .map(|r| self.item(esc, Intent::request(esc, r, *opening, *reason))),
                 ),
                 Effect::Decided if self.send_outcome => {
                     items.extend(
@@ -366,8 +366,8 @@ impl Channel for EmailChannel {
         }
     }
 
-    fn audit_kinds(&self) -> (&'static str, &'static str) {
-        ("email_sent", "email_failed")
+    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
+        (AuditKind::EmailSent, AuditKind::EmailFailed)
     }
 }
 

@@ -2,7 +2,7 @@
 //! needs to decide, as plain values for the templates, bounded so a huge request stays readable.
 
 use crate::config::Config;
-use crate::domain::escalation::{Decision, Outcome};
+use crate::domain::escalation::{Decider, Decision, Outcome};
 use crate::domain::{Directory, Escalation, ReviewerId, Time};
 use serde_json::{Value, json};
 
@@ -162,15 +162,16 @@ fn approvals(esc: &Escalation, dir: &Directory) -> Vec<Value> {
         .collect()
 }
 
+/// A decider's display name: the reviewer's, or the agent's.
+fn decider(input: &ViewInput<'_>, who: &Decider) -> String {
+    match who {
+        Decider::Agent(agent) => agent_name(input.config, agent.as_str()),
+        Decider::Reviewer(id) => person(input.dir, id),
+    }
+}
+
 fn decision(d: &Decision, input: &ViewInput<'_>) -> Value {
-    let by: Vec<String> = d
-        .decided_by
-        .iter()
-        .map(|who| match who.strip_prefix("agent:") {
-            Some(agent) => agent_name(input.config, agent),
-            None => person(input.dir, &ReviewerId(who.clone())),
-        })
-        .collect();
+    let by: Vec<String> = d.decided_by.iter().map(|who| decider(input, who)).collect();
     json!({
         "outcome": d.outcome.as_str(),
         "headline": headline(d.outcome),
@@ -202,7 +203,7 @@ fn recent_decisions(input: &ViewInput<'_>) -> Vec<Value> {
                 "summary": e.request.summary,
                 "outcome": d.outcome.as_str(),
                 "at": clock_time(d.decided_at),
-                "by": d.decided_by.iter().map(|r| person(input.dir, &ReviewerId(r.clone()))).collect::<Vec<_>>(),
+                "by": d.decided_by.iter().map(|who| decider(input, who)).collect::<Vec<_>>(),
             })
         })
         .collect()

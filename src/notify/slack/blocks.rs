@@ -5,11 +5,11 @@
 
 use super::kit::{self, SECTION_TEXT};
 use super::mrkdwn::{self, date, escape, escape_within, one_line};
-use super::refs::{ActionRef, round};
+use super::refs::{ActionRef, Button};
 use crate::config::Config;
 use crate::domain::{
-    Decision, Directory, Escalation, NotifyReason, Outcome, ReviewerId, StageStatus, VoteChoice,
-    eligibility,
+    Decider, Decision, Directory, Escalation, NotifyReason, Opening, Outcome, ReviewerId,
+    StageStatus, VoteChoice, eligibility,
 };
 use sha2::{Digest, Sha256};
 use slack_morphism::prelude::*;
@@ -26,11 +26,10 @@ pub struct View<'a> {
     pub slack_ids: &'a HashMap<String, String>,
 }
 
-/// Which message: the stage round it asked about, and who it was sent to (`None`: a channel).
+/// Which message: the stage opening it asked about, and who it was sent to (`None`: a channel).
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub stage: usize,
-    pub round: i64,
+    pub opening: Opening,
     pub viewer: Option<ReviewerId>,
     pub reason: NotifyReason,
 }
@@ -64,12 +63,7 @@ const SHORT: usize = 300;
 const NAMES: usize = 12;
 
 pub fn render(v: &View<'_>, s: &Scope) -> Rendered {
-    let live = ActionRef {
-        escalation: v.esc.id.clone(),
-        stage: s.stage,
-        round: s.round,
-    }
-    .is_live(v.esc);
+    let live = v.esc.is_open(s.opening);
     let summary = escape_within(&one_line(&v.esc.request.summary), kit::FALLBACK_TEXT).text;
     let (text, blocks) = if let Some(decision) = &v.esc.decision {
         (
@@ -98,18 +92,26 @@ fn open(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
         blocks.push(kit::context(&[note.to_owned()]));
     }
     blocks.push(summary(esc));
-    blocks.push(kit::fields(&facts(v, s.stage)));
+    blocks.push(kit::fields(&facts(v, s.opening.stage)));
     blocks.extend(risk_reasons(esc).map(|t| kit::section(&t)));
     blocks.extend(policy_reason(esc).map(|t| kit::section(&t)));
     blocks.extend(payload(esc).map(|t| kit::section(&t)));
     blocks.extend(activity(esc).map(|t| kit::section(&t)));
     blocks.extend(evidence(esc).map(|t| kit::section(&t)));
     blocks.push(kit::divider());
-    blocks.push(kit::section(&progress(v, s.stage, s.viewer.is_none())));
+    blocks.push(kit::section(&progress(
+        v,
+        s.opening.stage,
+        s.viewer.is_none(),
+    )));
     blocks.push(kit::context(&recent_decisions(v)));
-    match s.viewer.as_ref().and_then(|r| own_vote(v, s.stage, r)) {
+    match s
+        .viewer
+        .as_ref()
+        .and_then(|r| own_vote(v, s.opening.stage, r))
+    {
         Some(note) => blocks.push(kit::section(&note)),
-        None => blocks.push(actions(esc, s.stage)),
+        None => blocks.push(actions(esc, s.opening)),
     }
     blocks.push(footer(esc));
     blocks
@@ -121,7 +123,7 @@ fn closed(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
     vec![
         kit::header(&format!("Stage closed: {}", esc.request.intent)),
         summary(esc),
-        kit::fields(&facts(v, s.stage)),
+        kit::fields(&facts(v, s.opening.stage)),
         kit::section(&closed_note(v, s)),
         footer(esc),
     ]
@@ -137,10 +139,14 @@ fn decided(v: &View<'_>, s: &Scope, decision: &Decision) -> Vec<SlackBlock> {
             esc.request.intent
         )),
         summary(esc),
-        kit::fields(&facts(v, s.stage)),
+        kit::fields(&facts(v, s.opening.stage)),
         kit::section(&outcome(v, decision)),
     ];
-    if let Some(note) = s.viewer.as_ref().and_then(|r| own_vote(v, s.stage, r)) {
+    if let Some(note) = s
+        .viewer
+        .as_ref()
+        .and_then(|r| own_vote(v, s.opening.stage, r))
+    {
         blocks.push(kit::context(&[note]));
     }
     blocks.push(footer(esc));
@@ -414,13 +420,13 @@ fn reviewer_name(config: &Config, id: &str) -> String {
         .map_or_else(|| id.to_owned(), |r| r.name.clone())
 }
 
-/// Who decided: reviewer names, or the agent's name for `agent:ID`.
-fn decider_name(config: &Config, who: &str) -> String {
-    match who.strip_prefix("agent:") {
-        Some(agent) => config
-            .agent(agent)
-            .map_or_else(|| agent.to_owned(), |a| a.name.clone()),
-        None => reviewer_name(config, who),
+/// Who decided: a reviewer's name, or the agent's.
+fn decider_name(config: &Config, who: &Decider) -> String {
+    match who {
+        Decider::Agent(agent) => config
+            .agent(agent.as_str())
+            .map_or_else(|| agent.to_string(), |a| a.name.clone()),
+        Decider::Reviewer(id) => reviewer_name(config, id.as_str()),
     }
 }
 
@@ -481,17 +487,17 @@ fn own_vote(v: &View<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String>
     Some(text)
 }
 
-fn actions(esc: &Escalation, stage: usize) -> SlackBlock {
-    let value = ActionRef::new(esc, stage).encode();
+fn actions(esc: &Escalation, opening: Opening) -> SlackBlock {
+    let value = ActionRef::new(esc, opening).encode();
     let mut elements = vec![button(
-        "approve",
+        Button::Approve,
         "Approve",
         Some(SlackBlockButtonStyle::Primary),
         &value,
     )];
     if !esc.workflow.conditions.is_empty() {
         elements.push(button(
-            "approve_conditions",
+            Button::ApproveWithConditions,
             "Approve with conditions…",
             None,
             &value,
@@ -507,7 +513,12 @@ fn actions(esc: &Escalation, stage: usize) -> SlackBlock {
         kit::plain("Cancel", kit::CONFIRM_BUTTON),
     )
     .with_style("danger".to_owned());
-    let deny = match button("deny", "Deny", Some(SlackBlockButtonStyle::Danger), &value) {
+    let deny = match button(
+        Button::Deny,
+        "Deny",
+        Some(SlackBlockButtonStyle::Danger),
+        &value,
+    ) {
         SlackActionBlockElement::Button(b) => b.with_confirm(confirm).into(),
         other => other,
     };
@@ -518,13 +529,13 @@ fn actions(esc: &Escalation, stage: usize) -> SlackBlock {
 }
 
 fn button(
-    action: &str,
+    action: Button,
     label: &str,
     style: Option<SlackBlockButtonStyle>,
     value: &str,
 ) -> SlackActionBlockElement {
     SlackBlockButtonElement::new(kit::plain(label, kit::BUTTON_TEXT))
-        .with_action_id(SlackActionId(action.to_owned()))
+        .with_action_id(SlackActionId(action.action_id().to_owned()))
         .with_value(mrkdwn::plain_within(value, kit::BUTTON_VALUE))
         .opt_style(style)
         .into()
@@ -532,14 +543,17 @@ fn button(
 
 fn closed_note(v: &View<'_>, s: &Scope) -> String {
     let esc = v.esc;
-    let same_round = round(esc, s.stage) == s.round;
-    let stage = esc.stages.get(s.stage);
+    let same_round = esc
+        .stages
+        .get(s.opening.stage)
+        .is_some_and(|st| st.round == s.opening.round);
+    let stage = esc.stages.get(s.opening.stage);
     let mut text = match stage {
         Some(st) if same_round && st.status == StageStatus::Approved => {
             let names: Vec<String> = st.approvals().map(|x| approver(v, x)).collect();
             format!(
                 ":white_check_mark: *Stage {} approved* by {}. Nothing more is needed from you here.",
-                s.stage + 1,
+                s.opening.stage + 1,
                 names.join(", ")
             )
         }

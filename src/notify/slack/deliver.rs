@@ -4,7 +4,7 @@
 use super::SlackChannel;
 use super::api::ApiError;
 use super::blocks::{self, Rendered, Scope, View};
-use super::refs::{ActionRef, Target, parse_reason, reason_str};
+use super::refs::{StoredRound, Target, parse_reason, reason_str};
 use crate::domain::{Escalation, EscalationId, NotifyReason, ReviewerId, eligibility};
 use crate::store::outbox::Item;
 use crate::store::{self, StoreError};
@@ -48,13 +48,9 @@ impl SlackChannel {
                 "the escalation no longer exists".into(),
             ));
         };
-        let aref = ActionRef {
-            escalation: esc.id.clone(),
-            stage,
-            round,
-        };
+        let opening = StoredRound(round).opening(&esc, stage);
         // Slack was down until after the stage closed: asking now would only be noise.
-        if !aref.is_live(&esc) {
+        if !esc.is_open(opening) {
             tracing::info!(escalation = %esc.id, stage, "stage closed before its Slack request went out; not posting");
             return Ok(());
         }
@@ -69,8 +65,7 @@ impl SlackChannel {
             }
         };
         let scope = Scope {
-            stage,
-            round,
+            opening,
             viewer: viewer.clone(),
             reason,
         };
@@ -83,7 +78,7 @@ impl SlackChannel {
             escalation_id: esc.id.as_str(),
             item_id: &item.message_id,
             stage,
-            round,
+            round: i64::from(opening.round),
             reviewer_id: viewer.as_ref().map(ReviewerId::as_str),
             reason: reason_str(reason),
             channel: &channel,
@@ -119,9 +114,9 @@ impl SlackChannel {
         };
         let mut failed = None;
         for m in messages {
+            let stage = usize::try_from(m.stage).unwrap_or(usize::MAX);
             let scope = Scope {
-                stage: usize::try_from(m.stage).unwrap_or(usize::MAX),
-                round: m.round,
+                opening: StoredRound(m.round).opening(&esc, stage),
                 viewer: m.reviewer_id.as_deref().map(ReviewerId::from),
                 reason: parse_reason(&m.reason),
             };

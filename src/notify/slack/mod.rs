@@ -17,11 +17,11 @@ pub mod refs;
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
-use crate::domain::{Directory, Effect, Escalation, NotifyReason};
+use crate::domain::{AuditKind, ChannelKind, Directory, Effect, Escalation, NotifyReason};
 use crate::store::Store;
 use crate::store::outbox::{Item, NewItem, Priority};
 use api::SlackApi;
-use refs::{Op, Target, round};
+use refs::{Op, Target};
 use std::sync::Arc;
 
 pub struct SlackChannel {
@@ -49,16 +49,16 @@ pub fn ordering_key(esc: &Escalation) -> String {
 
 #[async_trait::async_trait]
 impl Channel for SlackChannel {
-    fn name(&self) -> &'static str {
-        "slack"
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Slack
     }
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], _ctx: &PlanContext<'_>) -> Vec<NewItem> {
-        if !esc.workflow.channels.iter().any(|c| c == "slack") {
+        if !esc.workflow.channels.contains(&ChannelKind::Slack) {
             return Vec::new();
         }
         let item = |kind: &str, op: Op| NewItem {
-            channel: "slack",
+            channel: ChannelKind::Slack,
             kind: kind.to_owned(),
             ordering_key: ordering_key(esc),
             payload: serde_json::to_value(op).unwrap_or_default(),
@@ -83,15 +83,15 @@ impl Channel for SlackChannel {
         }
         for effect in effects {
             if let Effect::NotifyReviewers {
-                stage,
+                opening,
                 reviewers,
                 reason,
             } = effect
             {
-                for to in targets(esc, *stage, reviewers) {
+                for to in targets(esc, opening.stage, reviewers) {
                     let op = Op::Post {
-                        stage: *stage,
-                        round: round(esc, *stage),
+                        stage: opening.stage,
+                        round: i64::from(opening.round),
                         reason: *reason,
                         to,
                     };
@@ -126,8 +126,8 @@ impl Channel for SlackChannel {
         }
     }
 
-    fn audit_kinds(&self) -> (&'static str, &'static str) {
-        ("slack_delivered", "slack_failed")
+    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
+        (AuditKind::SlackDelivered, AuditKind::SlackFailed)
     }
 }
 

@@ -33,14 +33,14 @@ pub fn deny(esc: &Escalation, r: &ActionRef) -> SlackView {
         kit::INPUT_LABEL,
     ));
     modal(DENY, "Deny request", "Deny", r, {
-        let mut blocks = about(esc, r.stage);
+        let mut blocks = about(esc, r.opening.stage);
         blocks.push(input.into());
         blocks
     })
 }
 
 pub fn conditions(esc: &Escalation, r: &ActionRef) -> SlackView {
-    let mut blocks = about(esc, r.stage);
+    let mut blocks = about(esc, r.opening.stage);
     let offered: Vec<&String> = esc.workflow.conditions.iter().take(MAX_OFFERED).collect();
     for (g, group) in offered.chunks(kit::OPTIONS).enumerate() {
         let options = group

@@ -1,62 +1,94 @@
 //! What travels through Slack and the outbox: the reference a button or modal carries,
 //! and the small intents planned into outbox rows (rendered only at delivery).
 
-use crate::domain::{Escalation, EscalationId, NotifyReason, ReviewerId};
+use crate::domain::{Escalation, EscalationId, NotifyReason, Opening, ReviewerId, VoteChoice};
 use serde::{Deserialize, Serialize};
 
-/// Which request a button or modal is about: escalation, stage (0-based) and round
-/// (the stage's `started_at` in ms, so a stage reopened by a rollback is a new round).
+/// Which request a button or modal is about: the escalation and the stage opening it
+/// was shown (the engine refuses a vote on any other opening as `stale_stage`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRef {
     pub escalation: EscalationId,
-    pub stage: usize,
-    pub round: i64,
+    pub opening: Opening,
 }
 
 impl ActionRef {
-    pub fn new(esc: &Escalation, stage: usize) -> Self {
+    pub fn new(esc: &Escalation, opening: Opening) -> Self {
         Self {
             escalation: esc.id.clone(),
-            stage,
-            round: round(esc, stage),
+            opening,
         }
     }
 
+    /// `esc_…:stage:round` (stage 0-based).
     pub fn encode(&self) -> String {
-        format!("{}:{}:{}", self.escalation, self.stage, self.round)
+        format!(
+            "{}:{}:{}",
+            self.escalation, self.opening.stage, self.opening.round
+        )
     }
 
-    /// Accepts only the shape we hand out; anything else is `None`.
-    pub fn parse(s: &str) -> Option<Self> {
+    /// Accepts only the shape we hand out; anything else is `None`. The third part is a
+    /// raw round: see [`StoredRound`] for values written before rounds existed.
+    pub fn parse(s: &str) -> Option<(EscalationId, usize, StoredRound)> {
         let mut parts = s.split(':');
         let escalation = EscalationId::parse(parts.next()?)?;
         let stage = parts.next()?.parse().ok()?;
-        let round = parts.next()?.parse().ok()?;
+        let round = StoredRound(parts.next()?.parse().ok()?);
         if parts.next().is_some() {
             return None;
         }
-        Some(Self {
-            escalation,
-            stage,
-            round,
-        })
-    }
-
-    /// Is this still the open round of the escalation's current stage?
-    pub fn is_live(&self, esc: &Escalation) -> bool {
-        esc.is_pending()
-            && esc.current_stage == self.stage
-            && esc.current().status.is_open()
-            && round(esc, self.stage) == self.round
+        Some((escalation, stage, round))
     }
 }
 
-/// The round of a stage: when it (last) started, in ms; 0 if it never did.
-pub fn round(esc: &Escalation, stage: usize) -> i64 {
-    esc.stages
-        .get(stage)
-        .and_then(|s| s.started_at)
-        .map_or(0, |t| t.timestamp_millis())
+/// A round as a button value or a `slack_messages` row holds it. Before rounds existed
+/// the same place held the stage's `started_at` in ms; such a value (far above any
+/// real round) is translated by the escalation itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRound(pub i64);
+
+impl StoredRound {
+    pub fn opening(self, esc: &Escalation, stage: usize) -> Opening {
+        let round = match u32::try_from(self.0) {
+            Ok(round) => round,
+            Err(_) => esc.legacy_round_started(stage, self.0),
+        };
+        Opening { stage, round }
+    }
+}
+
+/// The buttons of a request message, by `action_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Button {
+    Approve,
+    /// Opens the conditions modal.
+    ApproveWithConditions,
+    /// Opens the deny modal (a reason is required).
+    Deny,
+}
+
+impl Button {
+    pub fn action_id(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::ApproveWithConditions => "approve_conditions",
+            Self::Deny => "deny",
+        }
+    }
+
+    pub fn parse(action_id: &str) -> Option<Self> {
+        [Self::Approve, Self::ApproveWithConditions, Self::Deny]
+            .into_iter()
+            .find(|b| b.action_id() == action_id)
+    }
+
+    pub fn choice(self) -> VoteChoice {
+        match self {
+            Self::Approve | Self::ApproveWithConditions => VoteChoice::Approve,
+            Self::Deny => VoteChoice::Deny,
+        }
+    }
 }
 
 /// An outbox row's payload. Small on purpose: the message is rendered from the
@@ -106,10 +138,12 @@ mod tests {
     fn action_refs_round_trip_and_reject_junk() {
         let r = ActionRef {
             escalation: EscalationId::generate(),
-            stage: 2,
-            round: 1_700_000_000_123,
+            opening: Opening { stage: 2, round: 3 },
         };
-        assert_eq!(ActionRef::parse(&r.encode()), Some(r.clone()));
+        assert_eq!(
+            ActionRef::parse(&r.encode()),
+            Some((r.escalation.clone(), 2, StoredRound(3)))
+        );
         for junk in [
             "",
             "esc_x:0:1",
