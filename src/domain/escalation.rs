@@ -294,7 +294,12 @@ impl std::fmt::Display for Decider {
 /// Tests and logs compare a decider with its text form.
 impl PartialEq<&str> for Decider {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        match self {
+            Self::Reviewer(id) => id.as_str() == *other,
+            Self::Agent(id) => other
+                .strip_prefix(AGENT_PREFIX)
+                .is_some_and(|a| a == id.as_str()),
+        }
     }
 }
 
