@@ -111,7 +111,7 @@ fn make(
         comment: Some("Looks good".into()),
         conditions: vec!["Canary rollout required".into()],
         channel: VoteChannel::Api,
-        stage: None,
+        opening: None,
     });
     let at = plan.now + chrono::Duration::minutes(1);
     let approved =
