@@ -33,8 +33,11 @@ enum Command {
     },
     /// Validate a config file: exit 0 when valid (warnings printed), 1 with every error.
     CheckConfig {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "print_example")]
         config: Option<PathBuf>,
+        /// Print the embedded, fully commented demo config (a starting point for your own) and exit.
+        #[arg(long)]
+        print_example: bool,
     },
     /// Create or upgrade the database schema.
     Migrate {
@@ -87,7 +90,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             database,
         } => serve(config, listen, database).await,
-        Command::CheckConfig { config } => Ok(check_config(config)),
+        Command::CheckConfig {
+            print_example: true,
+            ..
+        } => {
+            print!("{}", config::DEMO_YAML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { config, .. } => Ok(check_config(config)),
         Command::Migrate { config, database } => {
             let store = open(config, database).await?;
             store.migrate().await.context("migrating")?;

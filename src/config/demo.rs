@@ -4,7 +4,7 @@ use super::load::{EnvLookup, Loaded, load_value_with, parse_yaml};
 use super::{ConfigError, env};
 use serde_norway::{Mapping, Value};
 
-/// The demo file itself, e.g. for `countersign check-config --print-example`.
+/// The demo file itself, as `countersign check-config --print-example` prints it.
 pub const DEMO_YAML: &str = include_str!("../../config/demo.yml");
 
 /// The origin named in messages and logs for the embedded config.

@@ -47,7 +47,7 @@ impl Refusal {
                 format!("This escalation is already decided ({}).", status.as_str())
             }
             Self::StaleStage => {
-                "This request is from an earlier round of review that is no longer open (the escalation moved to another stage, or this stage was reopened); nothing was recorded. Use the newest message."
+                "This request belongs to an earlier stage, or an earlier round of review of this stage, that is no longer open; nothing was recorded. Use the newest message."
                     .into()
             }
             Self::DenyNeedsComment => "A deny needs a comment explaining why.".into(),

@@ -49,6 +49,19 @@ fn check_config_accepts_the_demo_and_a_valid_file() {
 }
 
 #[test]
+fn the_printed_example_is_the_demo_and_checks_clean() {
+    let out = run(&["check-config", "--print-example"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(printed, countersign::config::DEMO_YAML);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("countersign.yml");
+    std::fs::write(&path, &printed).unwrap();
+    let out = run(&["check-config", "--config", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn check_config_names_every_error_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yml");
