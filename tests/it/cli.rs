@@ -1,6 +1,6 @@
 //! The binary as an operator runs it: check-config, audit verify, SIGTERM, and kill -9 recovery.
 
-use crate::support::{AGENT_KEY, Options, config};
+use crate::support::{AGENT_KEY, TestConfig};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -24,10 +24,10 @@ fn text(out: &Output) -> String {
     )
 }
 
-pub(crate) fn write_config(dir: &Path, options: &Options) -> (String, std::path::PathBuf) {
+pub(crate) fn write_config(dir: &Path, config: &TestConfig) -> (String, std::path::PathBuf) {
     let db = dir.join("countersign.db");
     let path = dir.join("countersign.yml");
-    std::fs::write(&path, config::yaml(options, &db)).unwrap();
+    std::fs::write(&path, config.render(&db)).unwrap();
     (path.display().to_string(), db)
 }
 
@@ -36,7 +36,7 @@ fn check_config_accepts_the_demo_and_a_valid_file() {
     let out = run(&["check-config"]);
     assert!(out.status.success(), "{}", text(&out));
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = write_config(dir.path(), &Options::default());
+    let (path, _) = write_config(dir.path(), &TestConfig::default());
     let out = run(&["check-config", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
     // The fail-open workflow of the test config is flagged, but is not an error.
@@ -164,7 +164,7 @@ impl Drop for Server {
 #[tokio::test]
 async fn timers_due_while_killed_fire_right_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let client = crate::support::client();
     let r = client
@@ -233,7 +233,7 @@ async fn timers_due_while_killed_fire_right_after_restart() {
 async fn every_acknowledged_intake_survives_kill_9_mid_load() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut senders = tokio::task::JoinSet::new();
@@ -297,7 +297,7 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
 #[tokio::test]
 async fn sigterm_stops_gracefully_with_exit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, _) = write_config(dir.path(), &Options::default());
+    let (config, _) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let client = crate::support::client();
     // A long-poll in flight when the signal arrives is answered, not cut off.
@@ -330,7 +330,7 @@ async fn sigterm_stops_gracefully_with_exit_zero() {
 #[test]
 fn audit_verify_names_the_first_bad_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let url = format!("sqlite://{}", db.display());
     let out = run(&["migrate", "--config", &config]);
     assert!(out.status.success(), "{}", text(&out));
