@@ -383,14 +383,8 @@ async fn long_poll_gives_up_after_wait_with_the_pending_document() {
 async fn cancel_ends_a_pending_escalation() {
     let app = TestApp::spawn().await;
     let id = app.escalate_id("test.single").await;
-    let cancel = || {
-        app.client
-            .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-            .bearer_auth(AGENT_KEY)
-            .json(&json!({"reason": "The deploy was rolled back upstream"}))
-            .send()
-    };
-    let r = cancel().await.unwrap();
+    let cancel = || app.cancel(&id, Some("The deploy was rolled back upstream"));
+    let r = cancel().await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["status"], "cancelled");
@@ -399,22 +393,11 @@ async fn cancel_ends_a_pending_escalation() {
         doc["decision"]["reason"],
         "The deploy was rolled back upstream"
     );
-    assert_error(
-        cancel().await.unwrap(),
-        StatusCode::CONFLICT,
-        "already_decided",
-    )
-    .await;
+    assert_error(cancel().await, StatusCode::CONFLICT, "already_decided").await;
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
     assert_error(r, StatusCode::CONFLICT, "already_decided").await;
     // Another agent cannot cancel it, nor learn it exists.
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(OTHER_AGENT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel_as(OTHER_AGENT_KEY, &id, None).await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }
 

@@ -66,13 +66,7 @@ async fn a_callback_url_in_the_request_wins_and_cancel_is_called_back() {
         )
         .await;
     let id = doc["id"].as_str().unwrap();
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(id, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let got = eventually(Duration::from_secs(10), || async {
         receiver.received().first().cloned()

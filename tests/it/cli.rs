@@ -1,12 +1,11 @@
 //! The binary as an operator runs it: check-config, audit verify, SIGTERM, and kill -9 recovery.
 
+use crate::support::process::{BIN, Server, write_config};
 use crate::support::{AGENT_KEY, TestConfig};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -22,13 +21,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-pub(crate) fn write_config(dir: &Path, config: &TestConfig) -> (String, std::path::PathBuf) {
-    let db = dir.join("countersign.db");
-    let path = dir.join("countersign.yml");
-    std::fs::write(&path, config.render(&db)).unwrap();
-    (path.display().to_string(), db)
 }
 
 #[test]
@@ -101,84 +93,18 @@ fn assert_audit_intact(db: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-/// A server process on a free loopback port.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) base: String,
-}
-
-impl Server {
-    pub(crate) async fn start(config: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--config",
-                config,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = crate::support::client();
-        crate::support::eventually(Duration::from_secs(20), || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await;
-        Self { child, base }
-    }
-
-    pub(crate) fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn timers_due_while_killed_fire_right_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (config, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let client = crate::support::client();
-    let r = client
-        .post(format!("{}/v1/escalations", server.base))
-        .bearer_auth(AGENT_KEY)
-        .json(&json!({"intent": "test.timeout", "summary": "Survives kill -9"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .escalate_id(
+            &client,
+            json!({"intent": "test.timeout", "summary": "Survives kill -9"}),
+        )
+        .await;
     server.signal("KILL");
     server.wait();
 

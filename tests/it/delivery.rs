@@ -4,10 +4,9 @@
 
 use crate::support::callbacks::Receiver;
 use crate::support::fake_slack::FakeSlack;
+use crate::support::process::{Server, write_config};
 use crate::support::smtp::SmtpServer;
-use crate::support::{
-    AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY, Options, TestApp, TestConfig, eventually,
-};
+use crate::support::{AGENT_SECRET, OTHER_AGENT_KEY, Options, TestApp, TestConfig, eventually};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -316,21 +315,15 @@ async fn a_callback_leased_by_a_killed_process_goes_out_right_after_restart() {
     let url = switch_receiver(switch.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let test_config = TestConfig::default().agent(|a| a.callback_url(&url));
-    let (config, _db) = crate::cli::write_config(dir.path(), &test_config);
-    let server = crate::cli::Server::start(&config).await;
+    let (config, _db) = write_config(dir.path(), &test_config);
+    let server = Server::start(&config).await;
     let client = crate::support::client();
-    let r = client
-        .post(format!("{}/v1/escalations", server.base))
-        .bearer_auth(AGENT_KEY)
-        .json(&json!({"intent": "test.single", "summary": "Decided, then killed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .escalate_id(
+            &client,
+            json!({"intent": "test.single", "summary": "Decided, then killed"}),
+        )
+        .await;
     let r = client
         .post(format!("{}/v1/escalations/{id}/votes", server.base))
         .bearer_auth("bob-key")
@@ -348,7 +341,7 @@ async fn a_callback_leased_by_a_killed_process_goes_out_right_after_restart() {
     server.wait();
 
     switch.hang.store(false, Ordering::SeqCst);
-    let _server = crate::cli::Server::start(&config).await;
+    let _server = Server::start(&config).await;
     eventually(PROMPTLY, || async {
         (switch.answered.load(Ordering::SeqCst) >= 1).then_some(())
     })

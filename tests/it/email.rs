@@ -834,14 +834,7 @@ async fn cancellation_is_mailed_unless_outcomes_are_off() {
     let app = spawn(&smtp).await;
     let id = id_of(&app.escalate("test.single").await);
     app.deliver().await;
-    let cancelled = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .json(&json!({"reason": "Change withdrawn"}))
-        .send()
-        .await
-        .expect("cancel");
+    let cancelled = app.cancel(&id, Some("Change withdrawn")).await;
     assert_eq!(cancelled.status(), StatusCode::OK);
     app.deliver().await;
     let bob = smtp.to("bob@example.com");
@@ -862,13 +855,7 @@ async fn cancellation_is_mailed_unless_outcomes_are_off() {
     .await;
     let id = id_of(&quiet.escalate("test.single").await);
     quiet.deliver().await;
-    quiet
-        .client
-        .post(quiet.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .send()
-        .await
-        .expect("cancel");
+    quiet.cancel(&id, None).await;
     quiet.deliver().await;
     assert_eq!(
         quiet_smtp.messages().len(),

@@ -664,15 +664,7 @@ async fn cancel_and_expiry_update_every_message() {
     env.deliver_all().await;
     assert_eq!(env.slack.messages().len(), 4);
 
-    let r = env
-        .app
-        .client
-        .post(env.app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .json(&json!({"reason": "<b>no longer needed</b>"}))
-        .send()
-        .await
-        .unwrap();
+    let r = env.app.cancel(&id, Some("<b>no longer needed</b>")).await;
     assert_eq!(r.status(), StatusCode::OK);
     env.app.advance(Duration::from_secs(3600)).await;
     assert_eq!(env.app.status(&expiring).await["status"], "expired");

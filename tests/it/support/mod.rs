@@ -4,6 +4,7 @@ pub mod browser;
 pub mod callbacks;
 pub mod config;
 pub mod fake_slack;
+pub mod process;
 pub mod requests;
 pub mod smtp;
 
@@ -123,6 +124,23 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// `POST /v1/escalations/{id}/cancel` as the test agent, with a `reason` or no body.
+    pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Response {
+        self.cancel_as(AGENT_KEY, id, reason).await
+    }
+
+    /// `POST /v1/escalations/{id}/cancel` with an agent's bearer key.
+    pub async fn cancel_as(&self, api_key: &str, id: &str, reason: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1/escalations/{id}/cancel")))
+            .bearer_auth(api_key);
+        if let Some(reason) = reason {
+            request = request.json(&json!({"reason": reason}));
+        }
+        request.send().await.expect("request")
     }
 
     /// `POST /v1/webhooks/test-agent` signed with [`AGENT_SECRET`] as of `timestamp`.
@@ -270,7 +288,7 @@ pub fn client() -> Client {
 
 /// Asserts a contract error: status and `error.code`.
 pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(r.status(), status, "unexpected status");
+    assert_eq!(r.status(), status, "unexpected status from {}", r.url());
     let body: Value = r.json().await.expect("error body is JSON");
     assert_eq!(body["error"]["code"], code, "body: {body}");
     assert!(
