@@ -112,14 +112,13 @@ async fn a_callback_receiver_that_never_answers_delays_no_other_delivery() {
     let receiver = Receiver::start(AGENT_SECRET).await;
     let slack = FakeSlack::start().await;
     let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Options {
-        config: TestConfig::default()
+    let app = TestApp::spawn_with(
+        TestConfig::default()
             .agent(|a| a.callback_url(&format!("http://{}/hooks", dead.addr)))
             .other_agent(|a| a.callback_url(&receiver.url))
             .slack(&slack.api_url)
             .email(&smtp.url()),
-        ..Options::default()
-    })
+    )
     .await;
     let stuck = app.escalate_id("test.single").await;
     app.approve(&stuck, "bob").await;
@@ -145,14 +144,13 @@ async fn a_stalled_smtp_server_delays_nothing_else_and_its_mail_times_out_and_is
     let dead = Stalled::start().await;
     let receiver = Receiver::start(AGENT_SECRET).await;
     let slack = FakeSlack::start().await;
-    let app = TestApp::spawn_with(Options {
-        config: TestConfig::default()
+    let app = TestApp::spawn_with(
+        TestConfig::default()
             .agent(|a| a.callback_url(&receiver.url))
             .slack(&slack.api_url)
             .email(&format!("smtp://{}", dead.addr))
             .delivery_timeout("500ms"),
-        ..Options::default()
-    })
+    )
     .await;
     let id = app.escalate_id("test.single").await;
     dead.wait_for_connection(1).await;
@@ -196,13 +194,12 @@ async fn a_hanging_slack_delays_neither_email_nor_callbacks() {
     let dead = Stalled::start().await;
     let receiver = Receiver::start(AGENT_SECRET).await;
     let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Options {
-        config: TestConfig::default()
+    let app = TestApp::spawn_with(
+        TestConfig::default()
             .agent(|a| a.callback_url(&receiver.url))
             .slack(&format!("http://{}/api/", dead.addr))
             .email(&smtp.url()),
-        ..Options::default()
-    })
+    )
     .await;
     let id = app.escalate_id("test.single").await;
     dead.wait_for_connection(1).await;

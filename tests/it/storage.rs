@@ -259,14 +259,18 @@ async fn scrapes_within_the_cache_window_do_not_query_the_database() {
 
 #[test]
 fn the_metrics_token_is_a_secret_from_the_environment() {
-    let yaml = |token: &str| format!("server:\n  metrics_token: {token}\n");
+    let yaml = |token: &str| {
+        TestConfig::default()
+            .server(|s| s.metrics_token(token))
+            .render(std::path::Path::new("countersign.db"))
+    };
     let env = |name: &str| (name == "METRICS_TOKEN").then(|| "from-env-token".to_owned());
     let loaded = countersign::config::load_str_with(&yaml("env:METRICS_TOKEN"), "test", &env)
         .expect("valid");
     let token = loaded.config.server.metrics_token.expect("token set");
     assert!(token.ct_eq("from-env-token"));
     assert_eq!(format!("{token:?}"), "***");
-    let err = countersign::config::load_str_with(&yaml("''"), "test", &env).unwrap_err();
+    let err = countersign::config::load_str_with(&yaml(""), "test", &env).unwrap_err();
     assert!(
         err.to_string().contains("server.metrics_token: is empty"),
         "{err}"

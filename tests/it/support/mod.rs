@@ -1,4 +1,24 @@
 //! The shared harness: spawn the app on port 0 with a temp database and a manual clock, plus HTTP helpers.
+//!
+//! A test that needs more than the standard config says so in types:
+//!
+//! ```ignore
+//! let app = TestApp::spawn_with(Options {
+//!     config: TestConfig::default()
+//!         .agent(|a| a.callback_url(&receiver.url))
+//!         .slack(&slack.api_url)
+//!         .workflow(Workflow::new("ops").intents(["test.ops"]).stage(
+//!             Stage::new("Review").approvers(["user:bob", "user:carol"]).required(2).sla("30m"),
+//!         )),
+//!     manual_workers: true,
+//!     ..Options::default()
+//! })
+//! .await;
+//! ```
+//!
+//! (`TestApp::spawn_with(config)` when only the config changes.) Request bodies
+//! (`requests::rich`), the process harness (`process::Server`) and the fake peers (`fake_slack`,
+//! `smtp`, `callbacks`, `browser`) live beside it; put a helper here once a second file needs it.
 
 pub mod browser;
 pub mod callbacks;
