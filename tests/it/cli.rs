@@ -32,7 +32,11 @@ fn check_config_accepts_the_demo_and_a_valid_file() {
     let out = run(&["check-config", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
     // The fail-open workflow of the test config is flagged, but is not an error.
-    assert!(text(&out).contains("workflows[10]"), "{}", text(&out));
+    assert!(
+        text(&out).contains("workflows[9].timeout_action"),
+        "{}",
+        text(&out)
+    );
     assert!(
         text(&out).to_lowercase().contains("fails open"),
         "{}",

@@ -27,8 +27,9 @@ pub mod fake_slack;
 pub mod process;
 pub mod requests;
 pub mod smtp;
+pub mod workflows;
 
-pub use config::{RateLimit, Stage, TestConfig, Workflow};
+pub use config::{RateLimit, TestConfig};
 use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
@@ -37,6 +38,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
+pub use workflows::{Stage, Workflow};
 
 pub const AGENT_KEY: &str = "agent-key";
 pub const OTHER_AGENT_KEY: &str = "other-agent-key";
