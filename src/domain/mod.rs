@@ -16,8 +16,9 @@ pub mod workflow;
 mod engine_props;
 #[cfg(test)]
 mod engine_tests;
+/// Builders for unit tests anywhere in the crate: a directory, workflows, requests, votes, `t0`.
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 /// Instants are UTC; the engine never reads a clock, it is handed `now`.
 pub type Time = chrono::DateTime<chrono::Utc>;

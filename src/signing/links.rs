@@ -211,13 +211,7 @@ impl LinkKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn now() -> Time {
-        chrono::Utc
-            .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
-            .unwrap()
-    }
+    use crate::domain::fixtures::t0 as now;
 
     fn claims() -> LinkClaims {
         LinkClaims {

@@ -5,13 +5,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-async fn escalation_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
-        .fetch_one(&app.service.store.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn create_returns_the_status_document() {
     let app = TestApp::spawn().await;
@@ -69,7 +62,7 @@ async fn a_repeated_idempotency_key_returns_the_same_escalation() {
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
-    assert_eq!(escalation_count(&app).await, 1);
+    assert_eq!(app.escalation_count().await, 1);
     // The same key from another agent is another escalation.
     let other = app
         .client
@@ -81,7 +74,7 @@ async fn a_repeated_idempotency_key_returns_the_same_escalation() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::CREATED);
-    assert_eq!(escalation_count(&app).await, 2);
+    assert_eq!(app.escalation_count().await, 2);
 }
 
 #[tokio::test]
@@ -101,19 +94,7 @@ async fn concurrent_repeats_of_one_key_create_one_escalation() {
         .filter(|r| r.as_ref().unwrap().status() == StatusCode::CREATED)
         .count();
     assert_eq!(created, 1);
-    assert_eq!(escalation_count(&app).await, 1);
-}
-
-fn signed(app: &TestApp, msg_id: &str, ts: i64, body: &str) -> reqwest::RequestBuilder {
-    let wh = standardwebhooks::Webhook::new(AGENT_SECRET).unwrap();
-    let sig = wh.sign(msg_id, ts, body.as_bytes()).unwrap();
-    app.client
-        .post(app.url("/v1/webhooks/test-agent"))
-        .header("webhook-id", msg_id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
+    assert_eq!(app.escalation_count().await, 1);
 }
 
 #[tokio::test]
@@ -122,14 +103,14 @@ async fn signed_webhooks_are_accepted_once_per_webhook_id() {
     // The server judges the tolerance by its own (manual) clock.
     let now = app.clock_now().timestamp();
     let body = r#"{"intent": "test.single", "summary": "Via webhook"}"#;
-    let r = signed(&app, "msg_1", now, body).send().await.unwrap();
+    let r = app.signed_webhook("msg_1", now, body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let first: Value = r.json().await.unwrap();
-    let r = signed(&app, "msg_1", now, body).send().await.unwrap();
+    let r = app.signed_webhook("msg_1", now, body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let again: Value = r.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
-    assert_eq!(escalation_count(&app).await, 1);
+    assert_eq!(app.escalation_count().await, 1);
 }
 
 #[tokio::test]
@@ -164,7 +145,8 @@ async fn unverifiable_webhooks_are_refused_and_change_nothing() {
     let now = app.clock_now().timestamp();
     let body = r#"{"intent": "test.single", "summary": "x"}"#;
     // Tampered body.
-    let r = signed(&app, "msg_a", now, body)
+    let r = app
+        .signed_webhook("msg_a", now, body)
         .body(r#"{"intent": "test.single", "summary": "y"}"#)
         .send()
         .await
@@ -172,7 +154,7 @@ async fn unverifiable_webhooks_are_refused_and_change_nothing() {
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // Stale and future timestamps (beyond 5 minutes).
     for ts in [now - 301, now + 301] {
-        let r = signed(&app, "msg_b", ts, body).send().await.unwrap();
+        let r = app.signed_webhook("msg_b", ts, body).send().await.unwrap();
         assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
     // Missing headers.
@@ -185,7 +167,7 @@ async fn unverifiable_webhooks_are_refused_and_change_nothing() {
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // Unknown agent.
-    let r = signed(&app, "msg_c", now, body).send().await.unwrap();
+    let r = app.signed_webhook("msg_c", now, body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let wh = standardwebhooks::Webhook::new(AGENT_SECRET).unwrap();
     let r = app
@@ -202,7 +184,7 @@ async fn unverifiable_webhooks_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_eq!(escalation_count(&app).await, 1);
+    assert_eq!(app.escalation_count().await, 1);
 }
 
 #[tokio::test]
@@ -237,7 +219,7 @@ async fn credentials_are_required() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_eq!(escalation_count(&app).await, 0);
+    assert_eq!(app.escalation_count().await, 0);
 }
 
 #[tokio::test]
@@ -290,7 +272,7 @@ async fn bad_bodies_get_the_contract_errors_and_create_nothing() {
         .await
         .unwrap();
     assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "no_workflow").await;
-    assert_eq!(escalation_count(&app).await, 1);
+    assert_eq!(app.escalation_count().await, 1);
 }
 
 #[tokio::test]
@@ -306,7 +288,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         .create(json!({"intent": "test.single", "summary": "x", "payload": {"blob": ok}}))
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(escalation_count(&app).await, 1);
+    assert_eq!(app.escalation_count().await, 1);
 }
 
 #[tokio::test]
@@ -401,14 +383,8 @@ async fn long_poll_gives_up_after_wait_with_the_pending_document() {
 async fn cancel_ends_a_pending_escalation() {
     let app = TestApp::spawn().await;
     let id = app.escalate_id("test.single").await;
-    let cancel = || {
-        app.client
-            .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-            .bearer_auth(AGENT_KEY)
-            .json(&json!({"reason": "The deploy was rolled back upstream"}))
-            .send()
-    };
-    let r = cancel().await.unwrap();
+    let cancel = || app.cancel(&id, Some("The deploy was rolled back upstream"));
+    let r = cancel().await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["status"], "cancelled");
@@ -417,22 +393,11 @@ async fn cancel_ends_a_pending_escalation() {
         doc["decision"]["reason"],
         "The deploy was rolled back upstream"
     );
-    assert_error(
-        cancel().await.unwrap(),
-        StatusCode::CONFLICT,
-        "already_decided",
-    )
-    .await;
+    assert_error(cancel().await, StatusCode::CONFLICT, "already_decided").await;
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
     assert_error(r, StatusCode::CONFLICT, "already_decided").await;
     // Another agent cannot cancel it, nor learn it exists.
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(OTHER_AGENT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel_as(OTHER_AGENT_KEY, &id, None).await;
     assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }
 

@@ -13,13 +13,6 @@ use std::time::Duration;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn manual() -> Options {
-    Options {
-        manual_workers: true,
-        ..Options::default()
-    }
-}
-
 /// Opens `n` escalations of `intent`, 32 requests in flight.
 async fn open_many(app: &TestApp, intent: &str, n: usize) -> Vec<String> {
     stream::iter(0..n)
@@ -47,7 +40,7 @@ async fn chain_length(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn one_step_fires_1200_due_escalations_each_with_its_own_result_and_audit() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let timeouts = open_many(&app, "test.timeout", 800).await;
     let delegations = open_many(&app, "test.delegation", 400).await;
     // 61 minutes on: the first 800 time out (1 h); the other 400 pass their delegation
@@ -99,7 +92,7 @@ async fn one_step_fires_1200_due_escalations_each_with_its_own_result_and_audit(
 
 #[tokio::test]
 async fn a_vote_landing_between_prepare_and_commit_wins_over_the_stale_tick() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.delegation").await;
     app.clock.advance(11 * MIN);
     let ids = [EscalationId(id.clone())];

@@ -1,7 +1,8 @@
 //! Decision callbacks: signed per Standard Webhooks (checked by the reference crate), retried with one webhook-id.
 
 use crate::support::callbacks::Receiver;
-use crate::support::{AGENT_SECRET, Options, TestApp, eventually};
+use crate::support::config::host_port;
+use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 async fn app_with_receiver(manual_workers: bool) -> (TestApp, Receiver) {
     let receiver = Receiver::start(AGENT_SECRET).await;
     let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
+        config: TestConfig::default().agent(|a| a.callback_url(&receiver.url)),
         manual_workers,
         ..Options::default()
     })
@@ -55,12 +56,9 @@ async fn the_decision_is_called_back_signed() {
 async fn a_callback_url_in_the_request_wins_and_cancel_is_called_back() {
     let receiver = Receiver::start(AGENT_SECRET).await;
     // The agent has no default callback URL; the request's must name an allowed host.
-    let app = TestApp::spawn_with(Options {
-        callback_hosts: crate::support::config::host_port(&receiver.url)
-            .into_iter()
-            .collect(),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default().agent(|a| a.callback_hosts(host_port(&receiver.url))),
+    )
     .await;
     let doc = app
         .escalate_with(
@@ -68,13 +66,7 @@ async fn a_callback_url_in_the_request_wins_and_cancel_is_called_back() {
         )
         .await;
     let id = doc["id"].as_str().unwrap();
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = app.cancel(id, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let got = eventually(Duration::from_secs(10), || async {
         receiver.received().first().cloned()

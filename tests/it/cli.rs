@@ -1,12 +1,11 @@
 //! The binary as an operator runs it: check-config, audit verify, SIGTERM, and kill -9 recovery.
 
-use crate::support::{AGENT_KEY, Options, config};
+use crate::support::process::{BIN, Server, write_config};
+use crate::support::{AGENT_KEY, TestConfig};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_countersign");
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -24,23 +23,20 @@ fn text(out: &Output) -> String {
     )
 }
 
-pub(crate) fn write_config(dir: &Path, options: &Options) -> (String, std::path::PathBuf) {
-    let db = dir.join("countersign.db");
-    let path = dir.join("countersign.yml");
-    std::fs::write(&path, config::yaml(options, &db)).unwrap();
-    (path.display().to_string(), db)
-}
-
 #[test]
 fn check_config_accepts_the_demo_and_a_valid_file() {
     let out = run(&["check-config"]);
     assert!(out.status.success(), "{}", text(&out));
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = write_config(dir.path(), &Options::default());
+    let (path, _) = write_config(dir.path(), &TestConfig::default());
     let out = run(&["check-config", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
     // The fail-open workflow of the test config is flagged, but is not an error.
-    assert!(text(&out).contains("workflows[10]"), "{}", text(&out));
+    assert!(
+        text(&out).contains("workflows[9].timeout_action"),
+        "{}",
+        text(&out)
+    );
     assert!(
         text(&out).to_lowercase().contains("fails open"),
         "{}",
@@ -114,84 +110,18 @@ fn assert_audit_intact(db: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-/// A server process on a free loopback port.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) base: String,
-}
-
-impl Server {
-    pub(crate) async fn start(config: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--config",
-                config,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn server");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = crate::support::client();
-        crate::support::eventually(Duration::from_secs(20), || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await;
-        Self { child, base }
-    }
-
-    pub(crate) fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn timers_due_while_killed_fire_right_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let client = crate::support::client();
-    let r = client
-        .post(format!("{}/v1/escalations", server.base))
-        .bearer_auth(AGENT_KEY)
-        .json(&json!({"intent": "test.timeout", "summary": "Survives kill -9"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .escalate_id(
+            &client,
+            json!({"intent": "test.timeout", "summary": "Survives kill -9"}),
+        )
+        .await;
     server.signal("KILL");
     server.wait();
 
@@ -246,7 +176,7 @@ async fn timers_due_while_killed_fire_right_after_restart() {
 async fn every_acknowledged_intake_survives_kill_9_mid_load() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut senders = tokio::task::JoinSet::new();
@@ -310,7 +240,7 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
 #[tokio::test]
 async fn sigterm_stops_gracefully_with_exit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, _) = write_config(dir.path(), &Options::default());
+    let (config, _) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&config).await;
     let client = crate::support::client();
     // A long-poll in flight when the signal arrives is answered, not cut off.
@@ -343,7 +273,7 @@ async fn sigterm_stops_gracefully_with_exit_zero() {
 #[test]
 fn audit_verify_names_the_first_bad_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &Options::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default());
     let url = format!("sqlite://{}", db.display());
     let out = run(&["migrate", "--config", &config]);
     assert!(out.status.success(), "{}", text(&out));

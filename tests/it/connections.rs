@@ -2,20 +2,20 @@
 //! connections are cut off, the connection cap keeps a reserve for health checks, and
 //! shutdown drops what is still half-sent once its grace period is over.
 
-use crate::support::{Options, TestApp};
+use crate::support::{TestApp, TestConfig};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Short deadlines, so each case takes well under a second of waiting.
-fn limits(max_connections: usize) -> Options {
-    Options {
-        server_yaml: format!(
-            "  header_read_timeout: 300ms\n  idle_timeout: 300ms\n  body_read_timeout: 300ms\n  \
-             shutdown_grace: 300ms\n  max_connections: {max_connections}\n"
-        ),
-        ..Options::default()
-    }
+fn limits(max_connections: usize) -> TestConfig {
+    TestConfig::default().server(|s| {
+        s.header_read_timeout("300ms")
+            .idle_timeout("300ms")
+            .body_read_timeout("300ms")
+            .shutdown_grace("300ms")
+            .max_connections(max_connections)
+    })
 }
 
 async fn connect(app: &TestApp) -> TcpStream {
@@ -94,11 +94,7 @@ async fn a_body_that_never_completes_is_cut_off() {
 #[tokio::test]
 async fn at_the_connection_cap_health_checks_still_answer_and_other_requests_are_503() {
     // Long header deadline: the idle sockets below hold their slots for the whole test.
-    let app = TestApp::spawn_with(Options {
-        server_yaml: "  max_connections: 4\n".into(),
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(TestConfig::default().server(|s| s.max_connections(4))).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(connect(&app).await);
@@ -144,12 +140,9 @@ async fn at_the_connection_cap_health_checks_still_answer_and_other_requests_are
 
 #[tokio::test]
 async fn shutdown_drops_a_half_sent_request_after_the_grace_period() {
-    let app = TestApp::spawn_with(Options {
-        // Only the grace is short: the half-sent request would otherwise be held 30 s.
-        server_yaml: "  shutdown_grace: 300ms\n".into(),
-        ..Options::default()
-    })
-    .await;
+    // Only the grace is short: the half-sent request would otherwise be held 30 s.
+    let app =
+        TestApp::spawn_with(TestConfig::default().server(|s| s.shutdown_grace("300ms"))).await;
     let mut half = connect(&app).await;
     half.write_all(
         b"POST /v1/escalations HTTP/1.1\r\nHost: countersign\r\nAuthorization: Bearer agent-key\r\n\

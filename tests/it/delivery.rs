@@ -3,9 +3,10 @@
 //! process's leases are taken back as soon as it restarts.
 
 use crate::support::callbacks::Receiver;
-use crate::support::fake_slack::{FakeSlack, SIGNING_SECRET};
+use crate::support::fake_slack::FakeSlack;
+use crate::support::process::{Server, write_config};
 use crate::support::smtp::SmtpServer;
-use crate::support::{AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY, Options, TestApp, eventually};
+use crate::support::{AGENT_SECRET, OTHER_AGENT_KEY, Options, TestApp, TestConfig, eventually};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,7 +19,6 @@ use std::time::Duration;
 
 /// What "delivered at once" means here: well inside any deadline or lease.
 const PROMPTLY: Duration = Duration::from_secs(3);
-const FROM: &str = "countersign <approvals@example.com>";
 
 /// A peer that accepts TCP connections and never says a word: no SMTP greeting, no
 /// HTTP response. Connections are held open until the test ends.
@@ -69,26 +69,14 @@ impl Drop for Stalled {
     }
 }
 
-fn email_yaml(smtp_url: &str) -> String {
-    format!("email:\n  smtp_url: \"{smtp_url}\"\n  from: \"{FROM}\"\n")
-}
-
-fn slack_yaml(api_url: &str) -> String {
-    format!(
-        "slack:\n  bot_token: xoxb-test\n  signing_secret: {SIGNING_SECRET}\n  api_url: {api_url}\n"
-    )
-}
-
 /// Creates an escalation as the other agent (the one whose callback receiver works).
 async fn escalate_as_other(app: &TestApp, summary: &str) -> String {
     let r = app
-        .client
-        .post(app.url("/v1/escalations"))
-        .bearer_auth(OTHER_AGENT_KEY)
-        .json(&json!({"intent": "test.single", "summary": summary}))
-        .send()
-        .await
-        .expect("request");
+        .create_as(
+            OTHER_AGENT_KEY,
+            json!({"intent": "test.single", "summary": summary}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json::<Value>().await.expect("json")["id"]
         .as_str()
@@ -124,12 +112,13 @@ async fn a_callback_receiver_that_never_answers_delays_no_other_delivery() {
     let receiver = Receiver::start(AGENT_SECRET).await;
     let slack = FakeSlack::start().await;
     let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Options {
-        callback_url: Some(format!("http://{}/hooks", dead.addr)),
-        other_callback_url: Some(receiver.url.clone()),
-        extra_yaml: format!("{}{}", slack.yaml(), email_yaml(&smtp.url())),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default()
+            .agent(|a| a.callback_url(&format!("http://{}/hooks", dead.addr)))
+            .other_agent(|a| a.callback_url(&receiver.url))
+            .slack(&slack.api_url)
+            .email(&smtp.url()),
+    )
     .await;
     let stuck = app.escalate_id("test.single").await;
     app.approve(&stuck, "bob").await;
@@ -155,16 +144,13 @@ async fn a_stalled_smtp_server_delays_nothing_else_and_its_mail_times_out_and_is
     let dead = Stalled::start().await;
     let receiver = Receiver::start(AGENT_SECRET).await;
     let slack = FakeSlack::start().await;
-    let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
-        extra_yaml: format!(
-            "{}{}",
-            slack.yaml(),
-            email_yaml(&format!("smtp://{}", dead.addr))
-        ),
-        delivery_timeout: Some("500ms".into()),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default()
+            .agent(|a| a.callback_url(&receiver.url))
+            .slack(&slack.api_url)
+            .email(&format!("smtp://{}", dead.addr))
+            .delivery_timeout("500ms"),
+    )
     .await;
     let id = app.escalate_id("test.single").await;
     dead.wait_for_connection(1).await;
@@ -208,15 +194,12 @@ async fn a_hanging_slack_delays_neither_email_nor_callbacks() {
     let dead = Stalled::start().await;
     let receiver = Receiver::start(AGENT_SECRET).await;
     let smtp = SmtpServer::start().await;
-    let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
-        extra_yaml: format!(
-            "{}{}",
-            slack_yaml(&format!("http://{}/api/", dead.addr)),
-            email_yaml(&smtp.url())
-        ),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default()
+            .agent(|a| a.callback_url(&receiver.url))
+            .slack(&format!("http://{}/api/", dead.addr))
+            .email(&smtp.url()),
+    )
     .await;
     let id = app.escalate_id("test.single").await;
     dead.wait_for_connection(1).await;
@@ -237,8 +220,9 @@ async fn a_decision_callback_goes_before_a_backlog_of_notifications() {
     let receiver = Receiver::start(AGENT_SECRET).await;
     let smtp = SmtpServer::start().await;
     let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
-        extra_yaml: email_yaml(&smtp.url()),
+        config: TestConfig::default()
+            .agent(|a| a.callback_url(&receiver.url))
+            .email(&smtp.url()),
         manual_workers: true,
         ..Options::default()
     })
@@ -262,8 +246,9 @@ async fn the_claim_takes_the_decision_before_older_notifications() {
     let receiver = Receiver::start(AGENT_SECRET).await;
     let smtp = SmtpServer::reserve();
     let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
-        extra_yaml: email_yaml(&smtp.url()),
+        config: TestConfig::default()
+            .agent(|a| a.callback_url(&receiver.url))
+            .email(&smtp.url()),
         manual_workers: true,
         ..Options::default()
     })
@@ -326,25 +311,16 @@ async fn a_callback_leased_by_a_killed_process_goes_out_right_after_restart() {
     switch.hang.store(true, Ordering::SeqCst);
     let url = switch_receiver(switch.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        callback_url: Some(url),
-        ..Options::default()
-    };
-    let (config, _db) = crate::cli::write_config(dir.path(), &options);
-    let server = crate::cli::Server::start(&config).await;
+    let test_config = TestConfig::default().agent(|a| a.callback_url(&url));
+    let (config, _db) = write_config(dir.path(), &test_config);
+    let server = Server::start(&config).await;
     let client = crate::support::client();
-    let r = client
-        .post(format!("{}/v1/escalations", server.base))
-        .bearer_auth(AGENT_KEY)
-        .json(&json!({"intent": "test.single", "summary": "Decided, then killed"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server
+        .escalate_id(
+            &client,
+            json!({"intent": "test.single", "summary": "Decided, then killed"}),
+        )
+        .await;
     let r = client
         .post(format!("{}/v1/escalations/{id}/votes", server.base))
         .bearer_auth("bob-key")
@@ -362,7 +338,7 @@ async fn a_callback_leased_by_a_killed_process_goes_out_right_after_restart() {
     server.wait();
 
     switch.hang.store(false, Ordering::SeqCst);
-    let _server = crate::cli::Server::start(&config).await;
+    let _server = Server::start(&config).await;
     eventually(PROMPTLY, || async {
         (switch.answered.load(Ordering::SeqCst) >= 1).then_some(())
     })

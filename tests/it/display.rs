@@ -4,7 +4,7 @@
 
 use crate::support::fake_slack::{FakeSlack, dm_channel};
 use crate::support::smtp::SmtpServer;
-use crate::support::{Options, TestApp};
+use crate::support::{Options, TestApp, TestConfig};
 use serde_json::{Value, json};
 
 /// `Rotate key {U+202E}gnp.exe{U+202C}` reads as "Rotate key exe.png" in any bidi-aware renderer.
@@ -44,7 +44,7 @@ fn assert_no_hidden(what: &str, text: &str) {
 async fn slack_shows_hidden_characters_escaped_and_the_real_host_of_links() {
     let slack = FakeSlack::start().await;
     let app = TestApp::spawn_with(Options {
-        extra_yaml: slack.yaml(),
+        config: TestConfig::default().slack(&slack.api_url),
         manual_workers: true,
         ..Options::default()
     })
@@ -77,10 +77,7 @@ async fn slack_shows_hidden_characters_escaped_and_the_real_host_of_links() {
 async fn email_and_the_confirmation_page_show_hidden_characters_escaped() {
     let smtp = SmtpServer::start().await;
     let app = TestApp::spawn_with(Options {
-        extra_yaml: format!(
-            "email:\n  smtp_url: \"{}\"\n  from: \"countersign <approvals@example.com>\"\n",
-            smtp.url()
-        ),
+        config: TestConfig::default().email(&smtp.url()),
         manual_workers: true,
         ..Options::default()
     })

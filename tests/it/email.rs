@@ -2,21 +2,20 @@
 //! to the confirmation pages, votes recorded by POST only, and a real browser clicking the button.
 
 use crate::support::browser::Browser;
+use crate::support::config::LINK_SECRET;
+use crate::support::requests::{id_of, rich};
 use crate::support::smtp::{Mail, SmtpServer, read_eml_dir};
-use crate::support::{Options, TestApp};
+use crate::support::{Options, TestApp, TestConfig};
 use countersign::domain::{EscalationId, ReviewerId};
 use countersign::signing::links::{LinkAction, LinkClaims, LinkKeys};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
-const FROM: &str = "countersign <approvals@example.com>";
-/// The `server.link_secret` of the test config, so tests can forge correctly signed tokens.
-const LINK_SECRET: &str = "test-link-secret-test-link-secret-0123456789";
-
-async fn spawn_with_email(smtp_url: &str, extra: &str) -> TestApp {
+/// A server with email on, workers off.
+async fn spawn_with(config: TestConfig) -> TestApp {
     TestApp::spawn_with(Options {
-        extra_yaml: format!("email:\n  smtp_url: \"{smtp_url}\"\n  from: \"{FROM}\"\n{extra}"),
+        config,
         manual_workers: true,
         ..Options::default()
     })
@@ -24,38 +23,7 @@ async fn spawn_with_email(smtp_url: &str, extra: &str) -> TestApp {
 }
 
 async fn spawn(smtp: &SmtpServer) -> TestApp {
-    spawn_with_email(&smtp.url(), "").await
-}
-
-fn rich(intent: &str, summary: &str) -> Value {
-    json!({
-        "intent": intent,
-        "summary": summary,
-        "payload": {"service": "api", "version": "2.3.1", "replicas": 6},
-        "resource": "k8s://prod/api",
-        "risk": {"score": 95, "reasons": ["Production change outside the change window"]},
-        "policy": {"id": "prod-deploy", "reason": "Production deploys need approval"},
-        "requested_by": "dana@example.com",
-        "context": {
-            "recent_activity": [{"at": "2026-11-21T10:00:00Z", "summary": "Deployed api v2.3.0 to staging"}],
-            "evidence": [{"label": "CI run", "url": "https://ci.example.com/runs/1"}]
-        }
-    })
-}
-
-/// Runs the outbox until it is idle: an outcome waits for its request, so it goes out a step later.
-async fn deliver_all(app: &TestApp) {
-    for _ in 0..10 {
-        let o = app.deliver().await;
-        if o.delivered + o.retried + o.failed == 0 {
-            return;
-        }
-    }
-    panic!("the outbox never became idle");
-}
-
-fn id_of(doc: &Value) -> String {
-    doc["id"].as_str().expect("id").to_owned()
+    spawn_with(TestConfig::default().email(&smtp.url())).await
 }
 
 /// A page answer: status, the headers that matter, and the HTML.
@@ -165,7 +133,7 @@ async fn request_email_carries_the_context_and_threads() {
         ))
         .await;
     app.approve(&id_of(&earlier), "carol").await;
-    deliver_all(&app).await;
+    app.deliver_all().await;
     let before = smtp.messages().len();
 
     let doc = app
@@ -841,7 +809,8 @@ async fn mail_waits_out_an_smtp_outage_and_arrives_once() {
 async fn the_file_transport_writes_eml_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mail_dir = dir.path().join("mail");
-    let app = spawn_with_email(&format!("file://{}", mail_dir.display()), "").await;
+    let app =
+        spawn_with(TestConfig::default().email(&format!("file://{}", mail_dir.display()))).await;
     let id = id_of(&app.escalate("test.single").await);
     assert_eq!(app.deliver().await.delivered, 2);
     let files = read_eml_dir(&mail_dir);
@@ -866,14 +835,7 @@ async fn cancellation_is_mailed_unless_outcomes_are_off() {
     let app = spawn(&smtp).await;
     let id = id_of(&app.escalate("test.single").await);
     app.deliver().await;
-    let cancelled = app
-        .client
-        .post(app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .json(&json!({"reason": "Change withdrawn"}))
-        .send()
-        .await
-        .expect("cancel");
+    let cancelled = app.cancel(&id, Some("Change withdrawn")).await;
     assert_eq!(cancelled.status(), StatusCode::OK);
     app.deliver().await;
     let bob = smtp.to("bob@example.com");
@@ -886,16 +848,15 @@ async fn cancellation_is_mailed_unless_outcomes_are_off() {
     assert!(bob[1].text.contains("Change withdrawn"));
 
     let quiet_smtp = SmtpServer::start().await;
-    let quiet = spawn_with_email(&quiet_smtp.url(), "  send_outcome: false\n").await;
+    let quiet = spawn_with(
+        TestConfig::default()
+            .email(&quiet_smtp.url())
+            .send_outcome(false),
+    )
+    .await;
     let id = id_of(&quiet.escalate("test.single").await);
     quiet.deliver().await;
-    quiet
-        .client
-        .post(quiet.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .send()
-        .await
-        .expect("cancel");
+    quiet.cancel(&id, None).await;
     quiet.deliver().await;
     assert_eq!(
         quiet_smtp.messages().len(),

@@ -1,15 +1,12 @@
 //! Bounded agents: `rate_limit.per_second`/`burst` and `max_pending`, answered 429 `rate_limited`
 //! with `Retry-After`, on both intake routes; one agent's limit never touches another.
 
-use crate::support::{AGENT_SECRET, OTHER_AGENT_KEY, Options, TestApp, assert_error};
+use crate::support::{OTHER_AGENT_KEY, RateLimit, TestApp, TestConfig, assert_error};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn limited(rate_limit: &str) -> Options {
-    Options {
-        agent_yaml: format!("    rate_limit: {rate_limit}\n"),
-        ..Options::default()
-    }
+fn limited(rate_limit: RateLimit) -> TestConfig {
+    TestConfig::default().agent(|a| a.rate_limit(rate_limit))
 }
 
 fn retry_after(r: &reqwest::Response) -> u64 {
@@ -28,23 +25,20 @@ async fn open_count(app: &TestApp, agent: &str) -> i64 {
         .unwrap()
 }
 
+/// A signed webhook, as of the server's clock.
 fn webhook(app: &TestApp, msg_id: &str, body: &str) -> reqwest::RequestBuilder {
-    let now = app.clock_now().timestamp();
-    let wh = standardwebhooks::Webhook::new(AGENT_SECRET).unwrap();
-    let sig = wh.sign(msg_id, now, body.as_bytes()).unwrap();
-    app.client
-        .post(app.url("/v1/webhooks/test-agent"))
-        .header("webhook-id", msg_id)
-        .header("webhook-timestamp", now.to_string())
-        .header("webhook-signature", sig)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
+    app.signed_webhook(msg_id, app.clock_now().timestamp(), body)
 }
 
 #[tokio::test]
 async fn a_burst_over_the_rate_is_429_with_retry_after_on_both_routes() {
     // One a second, three at once: a quick fourth request cannot fit.
-    let app = TestApp::spawn_with(limited("{per_second: 1, burst: 3}")).await;
+    let app = TestApp::spawn_with(limited(RateLimit {
+        per_second: Some(1),
+        burst: Some(3),
+        ..RateLimit::default()
+    }))
+    .await;
     for _ in 0..3 {
         app.escalate("test.single").await;
     }
@@ -72,20 +66,22 @@ async fn a_burst_over_the_rate_is_429_with_retry_after_on_both_routes() {
     // The other agent has no limit.
     for _ in 0..5 {
         let r = app
-            .client
-            .post(app.url("/v1/escalations"))
-            .bearer_auth(OTHER_AGENT_KEY)
-            .json(&json!({"intent": "test.single", "summary": "x"}))
-            .send()
-            .await
-            .unwrap();
+            .create_as(
+                OTHER_AGENT_KEY,
+                json!({"intent": "test.single", "summary": "x"}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
     }
 }
 
 #[tokio::test]
 async fn max_pending_holds_under_concurrent_intake() {
-    let app = TestApp::spawn_with(limited("{max_pending: 5}")).await;
+    let app = TestApp::spawn_with(limited(RateLimit {
+        max_pending: Some(5),
+        ..RateLimit::default()
+    }))
+    .await;
     let sends = (0..40).map(|i| {
         app.client
             .post(app.url("/v1/escalations"))
@@ -114,13 +110,11 @@ async fn max_pending_holds_under_concurrent_intake() {
     let r = webhook(&app, "msg_full", body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let r = app
-        .client
-        .post(app.url("/v1/escalations"))
-        .bearer_auth(OTHER_AGENT_KEY)
-        .json(&json!({"intent": "test.single", "summary": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .create_as(
+            OTHER_AGENT_KEY,
+            json!({"intent": "test.single", "summary": "x"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // A decided one frees a place.
     let id: String = sqlx::query_scalar(

@@ -1,7 +1,7 @@
 //! The reviewer REST API: pending lists, votes, and every refusal code; concurrent votes decide once.
 
 use crate::support::callbacks::Receiver;
-use crate::support::{AGENT_SECRET, Options, TestApp, assert_error, eventually};
+use crate::support::{AGENT_SECRET, TestApp, TestConfig, assert_error, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -148,11 +148,8 @@ async fn nobody_votes_in_two_stages() {
 #[tokio::test]
 async fn twenty_concurrent_approvals_decide_once_and_call_back_once() {
     let receiver = Receiver::start(AGENT_SECRET).await;
-    let app = TestApp::spawn_with(Options {
-        callback_url: Some(receiver.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(TestConfig::default().agent(|a| a.callback_url(&receiver.url))).await;
     let id = app.escalate_id("test.race").await;
     let reviewers = ["alice", "bob", "carol", "dave", "erin", "frank"];
     let votes = (0..20).map(|i| {

@@ -1,14 +1,17 @@
 //! The Slack channel end to end: the real server talks to a fake Slack Web API over
 //! loopback; interactions are signed exactly as Slack signs them.
 
-use crate::support::config::WORKFLOWS;
 use crate::support::fake_slack::{
     self, Fail, FakeSlack, Message, SIGNING_SECRET, dm_channel, form_body, sign, user_id,
 };
-use crate::support::{Options, TestApp, eventually};
+use crate::support::requests::{id_of, rich};
+use crate::support::{Options, Stage, TestApp, TestConfig, Workflow, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+
+/// The summary of the rich request these tests send.
+const DEPLOY: &str = "Deploy api v2.3.1 to production";
 
 struct Env {
     app: TestApp,
@@ -16,14 +19,13 @@ struct Env {
 }
 
 async fn env() -> Env {
-    env_with(None).await
+    env_with(TestConfig::default()).await
 }
 
-async fn env_with(workflows: Option<String>) -> Env {
+async fn env_with(config: TestConfig) -> Env {
     let slack = FakeSlack::start().await;
     let app = TestApp::spawn_with(Options {
-        extra_yaml: slack.yaml(),
-        workflows_yaml: workflows,
+        config: config.slack(&slack.api_url),
         manual_workers: true,
         ..Options::default()
     })
@@ -32,15 +34,8 @@ async fn env_with(workflows: Option<String>) -> Env {
 }
 
 impl Env {
-    /// Runs the outbox until nothing is ready (items of one escalation go one at a time).
     async fn deliver_all(&self) {
-        for _ in 0..50 {
-            let o = self.app.deliver().await;
-            if o.delivered + o.retried + o.failed == 0 {
-                return;
-            }
-        }
-        panic!("the outbox did not settle");
+        self.app.deliver_all().await;
     }
 
     /// Posts a signed interaction; every answer must come well inside Slack's 3 s.
@@ -98,26 +93,6 @@ impl Env {
             .await
             .expect("slack_messages")
     }
-}
-
-fn rich(intent: &str) -> Value {
-    json!({
-        "intent": intent,
-        "summary": "Deploy api v2.3.1 to production",
-        "payload": {"service": "api", "version": "2.3.1"},
-        "resource": "k8s://prod/api",
-        "risk": {"score": 95, "reasons": ["Production change outside the change window"]},
-        "policy": {"id": "prod-deploy", "reason": "Production deploys need approval"},
-        "requested_by": "dave@example.com",
-        "context": {
-            "recent_activity": [{"at": "2026-01-10T10:00:00Z", "summary": "Deployed api v2.3.0 to staging"}],
-            "evidence": [{"label": "CI run", "url": "https://ci.example.com/runs/1"}]
-        }
-    })
-}
-
-fn id_of(doc: &Value) -> String {
-    doc["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test]
@@ -179,7 +154,7 @@ fn collect_urls(v: &Value, out: &mut Vec<String>) {
 #[tokio::test]
 async fn stage_start_dms_each_reviewer_with_the_full_context() {
     let env = env().await;
-    let doc = env.app.escalate_with(rich("test.single")).await;
+    let doc = env.app.escalate_with(rich("test.single", DEPLOY)).await;
     env.deliver_all().await;
 
     // Looked up by email (no slack_user in the config), DMed through conversations.open.
@@ -192,7 +167,7 @@ async fn stage_start_dms_each_reviewer_with_the_full_context() {
         "Approval needed: Deploy api v2.3.1 to production",
         "Deploy api v2.3.1 to production",
         "Test Agent",
-        "dave@example.com",
+        "dana@example.com",
         "test.single",
         "k8s://prod/api",
         "*95* / 100",
@@ -236,7 +211,7 @@ async fn stage_start_dms_each_reviewer_with_the_full_context() {
     // Decided escalations show up as recent decisions on the next request; users are
     // not looked up again.
     env.app.approve(&id_of(&doc), "bob").await;
-    env.app.escalate_with(rich("test.single")).await;
+    env.app.escalate_with(rich("test.single", DEPLOY)).await;
     env.deliver_all().await;
     assert_eq!(
         env.slack.calls_to("users.lookupByEmail").len(),
@@ -356,7 +331,7 @@ async fn approve_click_votes_and_keeps_every_message_true() {
 #[tokio::test]
 async fn deny_opens_a_modal_that_requires_a_reason() {
     let env = env().await;
-    let id = id_of(&env.app.escalate_with(rich("test.single")).await);
+    let id = id_of(&env.app.escalate_with(rich("test.single", DEPLOY)).await);
     env.deliver_all().await;
     let bob = env.dm("bob");
 
@@ -482,7 +457,7 @@ async fn approve_with_conditions_offers_the_workflow_conditions() {
 #[tokio::test]
 async fn unknown_and_refused_clickers_are_told_privately_and_nothing_changes() {
     let env = env().await;
-    let mut body = rich("test.single");
+    let mut body = rich("test.single", DEPLOY);
     body["requested_by"] = json!("carol@example.com");
     let id = id_of(&env.app.escalate_with(body).await);
     env.deliver_all().await;
@@ -689,15 +664,7 @@ async fn cancel_and_expiry_update_every_message() {
     env.deliver_all().await;
     assert_eq!(env.slack.messages().len(), 4);
 
-    let r = env
-        .app
-        .client
-        .post(env.app.url(&format!("/v1/escalations/{id}/cancel")))
-        .bearer_auth(crate::support::AGENT_KEY)
-        .json(&json!({"reason": "<b>no longer needed</b>"}))
-        .send()
-        .await
-        .unwrap();
+    let r = env.app.cancel(&id, Some("<b>no longer needed</b>")).await;
     assert_eq!(r.status(), StatusCode::OK);
     env.app.advance(Duration::from_secs(3600)).await;
     assert_eq!(env.app.status(&expiring).await["status"], "expired");
@@ -956,10 +923,16 @@ async fn agent_text_is_escaped_for_mrkdwn() {
 
 #[tokio::test]
 async fn a_stage_with_a_slack_channel_posts_there_and_mentions_the_reviewers() {
-    let workflows = format!(
-        "{WORKFLOWS}  - id: channel\n    match: {{intents: [\"test.channel\"]}}\n    stages:\n      - name: Ops review\n        approvers: [\"user:bob\", \"user:carol\"]\n        slack_channel: \"#approvals\"\n"
-    );
-    let env = env_with(Some(workflows)).await;
+    let env = env_with(
+        TestConfig::default().workflow(
+            Workflow::new("channel").intents(["test.channel"]).stage(
+                Stage::new("Ops review")
+                    .approvers(["user:bob", "user:carol"])
+                    .slack_channel("#approvals"),
+            ),
+        ),
+    )
+    .await;
     let id = id_of(&env.app.escalate("test.channel").await);
     env.deliver_all().await;
     assert!(

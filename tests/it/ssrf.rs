@@ -4,7 +4,7 @@
 
 use crate::support::callbacks::Receiver;
 use crate::support::config::host_port;
-use crate::support::{AGENT_SECRET, Options, TestApp, assert_error};
+use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, assert_error};
 use axum::Router;
 use axum::http::{StatusCode as AxumStatus, header};
 use axum::routing::post;
@@ -12,13 +12,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-async fn escalation_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
-        .fetch_one(&app.service.store.pool)
-        .await
-        .unwrap()
-}
 
 async fn create_with_callback(app: &TestApp, url: &str) -> reqwest::Response {
     app.create(json!({"intent": "test.single", "summary": "x", "callback_url": url}))
@@ -56,11 +49,11 @@ async fn every_loopback_and_private_form_is_refused_even_when_listed() {
         .map(|h| format!("http://{h}:{port}/hooks"))
         .collect();
     // Every one of them is in callback_hosts: the address rule holds even so.
-    let app = TestApp::spawn_with(Options {
-        deny_private_callbacks: true,
-        callback_hosts: hosts.iter().map(|h| format!("{h}:{port}")).collect(),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default()
+            .server(|s| s.allow_private_callbacks(false))
+            .agent(|a| a.callback_hosts(hosts.iter().map(|h| format!("{h}:{port}")))),
+    )
     .await;
     for url in &urls {
         let r = create_with_callback(&app, url).await;
@@ -68,7 +61,7 @@ async fn every_loopback_and_private_form_is_refused_even_when_listed() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains("callback_url"), "{url}: {message}");
     }
-    assert_eq!(escalation_count(&app).await, 0);
+    assert_eq!(app.escalation_count().await, 0);
     // The same app takes an escalation without a callback: only the callbacks were refused.
     app.escalate("test.single").await;
 }
@@ -76,10 +69,9 @@ async fn every_loopback_and_private_form_is_refused_even_when_listed() {
 #[tokio::test]
 async fn userinfo_is_refused_even_when_private_callbacks_are_allowed() {
     let receiver = Receiver::start(AGENT_SECRET).await;
-    let app = TestApp::spawn_with(Options {
-        callback_hosts: host_port(&receiver.url).into_iter().collect(),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default().agent(|a| a.callback_hosts(host_port(&receiver.url))),
+    )
     .await;
     for url in [
         receiver.url.replace("http://", "http://user:pass@"),
@@ -88,7 +80,7 @@ async fn userinfo_is_refused_even_when_private_callbacks_are_allowed() {
         let r = create_with_callback(&app, &url).await;
         assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     }
-    assert_eq!(escalation_count(&app).await, 0);
+    assert_eq!(app.escalation_count().await, 0);
     let r = create_with_callback(&app, &receiver.url).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
@@ -98,11 +90,8 @@ async fn a_host_not_in_callback_hosts_is_refused() {
     let allowed = Receiver::start(AGENT_SECRET).await;
     let other = Receiver::start(AGENT_SECRET).await;
     // The configured callback_url's host:port is the default allowance.
-    let app = TestApp::spawn_with(Options {
-        callback_url: Some(allowed.url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(TestConfig::default().agent(|a| a.callback_url(&allowed.url))).await;
     let r = create_with_callback(&app, &other.url).await;
     let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert!(
@@ -143,7 +132,7 @@ async fn a_307_from_the_receiver_is_not_followed() {
     let elsewhere = Receiver::start(AGENT_SECRET).await;
     let (url, hits) = redirector(&elsewhere.url).await;
     let app = TestApp::spawn_with(Options {
-        callback_url: Some(url),
+        config: TestConfig::default().agent(|a| a.callback_url(&url)),
         manual_workers: true,
         ..Options::default()
     })

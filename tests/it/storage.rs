@@ -2,7 +2,7 @@
 //! shrinks back after a burst, and `/metrics` neither queries per scrape nor leaks without
 //! its token.
 
-use crate::support::{Options, TestApp, assert_error};
+use crate::support::{Options, TestApp, TestConfig, assert_error};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::json;
@@ -214,10 +214,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_require_the_configured_token() {
-    let app = TestApp::spawn_with(Options {
-        server_yaml: "  metrics_token: test-metrics-token-0123456789\n".into(),
-        ..Default::default()
-    })
+    let app = TestApp::spawn_with(
+        TestConfig::default().server(|s| s.metrics_token("test-metrics-token-0123456789")),
+    )
     .await;
     assert_error(
         scrape(&app, None).await,
@@ -239,11 +238,7 @@ async fn metrics_require_the_configured_token() {
 
 #[tokio::test]
 async fn scrapes_within_the_cache_window_do_not_query_the_database() {
-    let app = TestApp::spawn_with(Options {
-        manual_workers: true,
-        ..Default::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     app.escalate("test.single").await;
     let pending = "countersign_escalations{status=\"pending\"}";
     let text = scrape(&app, None).await.text().await.unwrap();
@@ -264,14 +259,18 @@ async fn scrapes_within_the_cache_window_do_not_query_the_database() {
 
 #[test]
 fn the_metrics_token_is_a_secret_from_the_environment() {
-    let yaml = |token: &str| format!("server:\n  metrics_token: {token}\n");
+    let yaml = |token: &str| {
+        TestConfig::default()
+            .server(|s| s.metrics_token(token))
+            .render(std::path::Path::new("countersign.db"))
+    };
     let env = |name: &str| (name == "METRICS_TOKEN").then(|| "from-env-token".to_owned());
     let loaded = countersign::config::load_str_with(&yaml("env:METRICS_TOKEN"), "test", &env)
         .expect("valid");
     let token = loaded.config.server.metrics_token.expect("token set");
     assert!(token.ct_eq("from-env-token"));
     assert_eq!(format!("{token:?}"), "***");
-    let err = countersign::config::load_str_with(&yaml("''"), "test", &env).unwrap_err();
+    let err = countersign::config::load_str_with(&yaml(""), "test", &env).unwrap_err();
     assert!(
         err.to_string().contains("server.metrics_token: is empty"),
         "{err}"

@@ -7,16 +7,9 @@ use std::time::Duration;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn manual() -> Options {
-    Options {
-        manual_workers: true,
-        ..Options::default()
-    }
-}
-
 #[tokio::test]
 async fn delegation_widens_the_pool_and_sla_escalates_to_the_target() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.delegation").await;
     assert_eq!(
         app.status(&id).await["stages"][0]["eligible"],
@@ -46,7 +39,7 @@ async fn delegation_widens_the_pool_and_sla_escalates_to_the_target() {
 
 #[tokio::test]
 async fn timeout_denies_by_default_as_expired() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.timeout").await;
     assert_eq!(app.advance(59 * MIN).await, 0);
     assert_eq!(app.advance(MIN).await, 1);
@@ -66,7 +59,7 @@ async fn timeout_denies_by_default_as_expired() {
 
 #[tokio::test]
 async fn timeout_approves_only_when_the_workflow_says_so() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.fail-open").await;
     app.advance(61 * MIN).await;
     let doc = app.status(&id).await;
@@ -81,7 +74,7 @@ async fn timeout_approves_only_when_the_workflow_says_so() {
 
 #[tokio::test]
 async fn an_earlier_agent_deadline_wins_over_the_workflow_timeout() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let deadline = app.clock_now() + chrono::Duration::minutes(5);
     let doc = app
         .escalate_with(
@@ -95,7 +88,7 @@ async fn an_earlier_agent_deadline_wins_over_the_workflow_timeout() {
 
 #[tokio::test]
 async fn timers_that_came_due_while_down_fire_on_the_first_step() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let ids: Vec<String> =
         futures_util::future::join_all((0..5).map(|_| app.escalate("test.timeout")))
             .await
@@ -115,7 +108,7 @@ async fn timers_that_came_due_while_down_fire_on_the_first_step() {
 
 #[tokio::test]
 async fn a_stray_due_row_is_re_armed_not_spun_on() {
-    let app = TestApp::spawn_with(manual()).await;
+    let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.timeout").await;
     // A row that claims to be due while the state says otherwise.
     sqlx::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")

@@ -96,101 +96,27 @@ pub fn asked(esc: &Escalation, dir: &Directory) -> Vec<ReviewerId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::engine::{self, NewEscalation, VoteInput};
-    use crate::domain::{
-        AgentId, ChannelKind, EscalationId, EscalationRequest, Event, ReviewerProfile,
-        SeparationOfDuties, StageSpec, TimeoutAction, VoteChannel, VoteChoice, WorkflowSpec,
-    };
-    use chrono::TimeZone;
-    use std::time::Duration;
-
-    fn t0() -> Time {
-        chrono::Utc
-            .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
-            .unwrap()
-    }
-
-    fn dir() -> Directory {
-        let p = |id: &str, dept: &str| ReviewerProfile {
-            id: ReviewerId::from(id),
-            name: id.to_owned(),
-            email: format!("{id}@example.com"),
-            roles: Vec::new(),
-            department: Some(dept.to_owned()),
-        };
-        Directory::new([
-            p("alice", "Security"),
-            p("bob", "Platform"),
-            p("carol", "Security"),
-        ])
-    }
-
-    fn stage(name: &str, approvers: &[&str], dept: Option<&str>) -> StageSpec {
-        StageSpec {
-            name: name.into(),
-            approvers: approvers.iter().map(|a| ReviewerId::from(*a)).collect(),
-            required_approvals: 1,
-            sla: None,
-            required_role: None,
-            required_department: dept.map(str::to_owned),
-            escalation_target: Vec::new(),
-            delegation: Vec::new(),
-            slack_channel: None,
-            on_deny: Default::default(),
-        }
-    }
+    use crate::domain::StageSpec;
+    use crate::domain::fixtures::{approve, directory, stage, start, t0, voted, workflow};
 
     /// Two stages; carol requested it; bob is outside stage 1's department.
     fn escalation() -> Escalation {
-        let workflow = WorkflowSpec {
-            id: "w".into(),
-            timeout: Duration::from_secs(3600),
-            timeout_action: TimeoutAction::Deny,
-            channels: vec![ChannelKind::Email],
-            conditions: Vec::new(),
-            separation_of_duties: SeparationOfDuties::default(),
-            stages: vec![
-                stage("One", &["alice", "bob", "carol"], Some("Security")),
-                stage("Two", &["bob"], None),
-            ],
+        let one = StageSpec {
+            required_department: Some("Security".to_owned()),
+            ..stage("One", &["alice", "bob", "carol"])
         };
-        let request = EscalationRequest::parse(
-            serde_json::json!({"intent": "x", "summary": "y", "requested_by": "carol@example.com"}),
-            t0(),
-        )
-        .unwrap();
-        let new = NewEscalation {
-            id: EscalationId::generate(),
-            agent_id: AgentId::from("agent"),
-            request,
-            idempotency_key: None,
-        };
-        engine::start(new, workflow, &dir(), t0()).escalation
-    }
-
-    fn approve(esc: &Escalation, who: &str, at: Time) -> Escalation {
-        let vote = VoteInput {
-            reviewer: ReviewerId::from(who),
-            choice: VoteChoice::Approve,
-            comment: None,
-            conditions: Vec::new(),
-            channel: VoteChannel::Email,
-            opening: None,
-        };
-        engine::step(esc, Event::Vote(vote), &dir(), at)
-            .unwrap()
-            .escalation
+        start(workflow(vec![one, stage("Two", &["bob"])])).escalation
     }
 
     #[test]
     fn asked_is_who_could_vote_at_a_started_stage() {
         let esc = escalation();
-        assert_eq!(asked(&esc, &dir()), vec![ReviewerId::from("alice")]);
-        let esc = approve(&esc, "alice", t0());
-        let esc = approve(&esc, "bob", t0());
+        assert_eq!(asked(&esc, &directory()), vec![ReviewerId::from("alice")]);
+        let esc = voted(&esc, approve("alice"), t0());
+        let esc = voted(&esc, approve("bob"), t0());
         assert!(!esc.is_pending());
         assert_eq!(
-            asked(&esc, &dir()),
+            asked(&esc, &directory()),
             vec![ReviewerId::from("alice"), ReviewerId::from("bob")]
         );
     }
@@ -201,7 +127,7 @@ mod tests {
         let alice = ReviewerId::from("alice");
         let first = Opening { stage: 0, round: 1 };
         let stale = |esc: &Escalation, who: &ReviewerId, opening| {
-            stale_request(esc, who, opening, &dir(), t0())
+            stale_request(esc, who, opening, &directory(), t0())
         };
         assert_eq!(stale(&esc, &alice, first), None);
         assert_eq!(
@@ -214,12 +140,12 @@ mod tests {
             Some(Refusal::StaleStage),
             "another opening of the stage"
         );
-        let later = approve(&esc, "alice", t0());
+        let later = voted(&esc, approve("alice"), t0());
         assert_eq!(stale(&later, &alice, first), Some(Refusal::StaleStage));
         let bob = ReviewerId::from("bob");
         let second = Opening { stage: 1, round: 1 };
         assert_eq!(stale(&later, &bob, second), None);
-        let done = approve(&later, "bob", t0());
+        let done = voted(&later, approve("bob"), t0());
         assert!(matches!(
             stale(&done, &bob, second),
             Some(Refusal::AlreadyDecided(_))

@@ -1,161 +1,338 @@
-//! The test configuration: one agent per key, six reviewers, one workflow per rule under test.
+//! The test configuration as typed values: the standard set-up (two agents, six reviewers, one
+//! workflow per rule under test) and builder methods for what a test changes.
+//!
+//! It is serialized with serde rather than stitched as text: quoting and nesting are right by
+//! construction (a `#channel` or a URL needs no care), and a misspelt key cannot hide in a
+//! string. It is still loaded as YAML text through `config::load_str_with`, like an operator's
+//! file, so the loader and its validation run in every test and `cli` can write the same file
+//! for the binary. The production `Config` is not built directly: it is deserialize-only, its
+//! secrets are sealed, and its defaults are what the loader decides.
 
-use super::{AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY, Options};
+use super::workflows::{self, Workflow};
+use super::{AGENT_KEY, AGENT_SECRET, OTHER_AGENT_KEY};
+use crate::support::fake_slack::{BOT_TOKEN, SIGNING_SECRET};
+use serde::Serialize;
 use std::path::Path;
 
-pub const WORKFLOWS: &str = r#"
-workflows:
-  - id: single
-    match: {intents: ["test.single", "test.single.*"]}
-    timeout: 2h
-    conditions: ["Canary rollout required", "Mask PII fields"]
-    stages:
-      - name: Approval
-        approvers: ["user:bob", "user:carol"]
-  - id: quorum
-    match: {intents: ["test.quorum"]}
-    stages:
-      - name: Quorum
-        approvers: ["user:alice", "user:bob", "user:carol"]
-        required_approvals: 2
-  - id: stages
-    match: {intents: ["test.stages"]}
-    separation_of_duties: {minimum_unique_approvers: 3}
-    stages:
-      - name: Security Review
-        approvers: ["role:security_analyst"]
-      - name: Senior Approval
-        approvers: ["role:senior_engineer"]
-      - name: Executive Sign-off
-        approvers: ["role:executive"]
-  - id: rollback
-    match: {intents: ["test.rollback"]}
-    stages:
-      - name: First
-        approvers: ["user:alice"]
-      - name: Second
-        approvers: ["user:bob"]
-        on_deny: rollback
-  - id: same-person
-    match: {intents: ["test.same-person"]}
-    stages:
-      - name: One
-        approvers: ["user:bob", "user:carol"]
-      - name: Two
-        approvers: ["user:bob", "user:carol"]
-  - id: delegation
-    match: {intents: ["test.delegation"]}
-    timeout: 2h
-    stages:
-      - name: Triage
-        approvers: ["user:bob"]
-        sla: 30m
-        escalation_target: "user:dave"
-        delegation:
-          - after: 10m
-            approvers: ["user:erin"]
-  - id: departments
-    match: {intents: ["test.departments"]}
-    separation_of_duties: {require_different_departments: true}
-    stages:
-      - name: Two departments
-        approvers: ["user:alice", "user:erin", "user:bob"]
-        required_approvals: 2
-  - id: required
-    match: {intents: ["test.required"]}
-    stages:
-      - name: Security only
-        approvers: ["user:alice", "user:bob", "user:erin"]
-        required_department: Security
-        required_role: security_analyst
-  - id: timeout
-    match: {intents: ["test.timeout"]}
-    timeout: 1h
-    stages:
-      - name: Approval
-        approvers: ["user:bob"]
-  - id: fail-open
-    match: {intents: ["test.fail-open"]}
-    timeout: 1h
-    timeout_action: approve
-    stages:
-      - name: Approval
-        approvers: ["user:bob"]
-  - id: race
-    match: {intents: ["test.race"]}
-    stages:
-      - name: Anyone
-        approvers: ["user:alice", "user:bob", "user:carol", "user:dave", "user:erin", "user:frank"]
-  - id: risky
-    match: {intents: ["test.risk"], risk: {min: 50, max: 100}}
-    stages:
-      - name: Approval
-        approvers: ["user:bob"]
-"#;
+/// The `email.from` of every test config.
+pub const FROM: &str = "countersign <approvals@example.com>";
+/// The `server.link_secret` of the test config, so tests can forge correctly signed tokens.
+pub const LINK_SECRET: &str = "test-link-secret-test-link-secret-0123456789";
 
-pub fn yaml(options: &Options, db: &Path) -> String {
-    let callback = options
-        .callback_url
-        .as_deref()
-        .map(|u| format!("    callback_url: {u}\n"))
-        .unwrap_or_default();
-    let other_callback = options
-        .other_callback_url
-        .as_deref()
-        .map(|u| format!("    callback_url: {u}\n"))
-        .unwrap_or_default();
-    let timeout = options
-        .delivery_timeout
-        .as_deref()
-        .map(|t| format!("  timeout: {t}\n"))
-        .unwrap_or_default();
-    let workflows = options.workflows_yaml.as_deref().unwrap_or(WORKFLOWS);
-    // The request callback hosts: the configured URL's, the examples' host, and the test's own.
-    let mut hosts = vec!["agent.example.com:443".to_owned()];
-    hosts.extend(options.callback_url.as_deref().and_then(host_port));
-    hosts.extend(options.callback_hosts.iter().cloned());
-    let hosts = hosts
-        .iter()
-        .map(|h| format!("\"{h}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let agent_yaml = &options.agent_yaml;
-    let allow_private = !options.deny_private_callbacks;
-    format!(
-        r#"
-server:
-  listen: 127.0.0.1:0
-  database: sqlite://{db}
-  link_secret: test-link-secret-test-link-secret-0123456789
-  allow_private_callbacks: {allow_private}
-{server}delivery:
-  initial_backoff: 1s
-  max_backoff: 1m
-  max_age: 1h
-{timeout}agents:
-  - id: test-agent
-    name: Test Agent
-    api_key: {AGENT_KEY}
-    webhook_secret: {AGENT_SECRET}
-    callback_hosts: [{hosts}]
-{callback}{agent_yaml}  - id: other-agent
-    name: Other Agent
-    api_key: {OTHER_AGENT_KEY}
-    webhook_secret: {AGENT_SECRET}
-{other_callback}reviewers:
-  - {{id: alice, name: Alice Analyst, email: alice@example.com, roles: [security_analyst], department: Security, api_key: alice-key}}
-  - {{id: bob, name: Bob Builder, email: bob@example.com, roles: [senior_engineer], department: Platform, api_key: bob-key}}
-  - {{id: carol, name: Carol Coder, email: carol@example.com, roles: [senior_engineer], department: Platform, api_key: carol-key}}
-  - {{id: dave, name: Dave Director, email: dave@example.com, roles: [executive], department: Leadership, api_key: dave-key}}
-  - {{id: erin, name: Erin Lead, email: erin@example.com, roles: [security_lead, security_analyst], department: Security, api_key: erin-key}}
-  - {{id: frank, name: Frank Outsider, email: frank@example.com, roles: [], department: Finance, api_key: frank-key}}
-{workflows}
-{extra}
-"#,
-        db = db.display(),
-        server = options.server_yaml,
-        extra = options.extra_yaml,
-    )
+/// The whole file. `TestConfig::default()` is the standard set-up; the methods change one part.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestConfig {
+    server: Server,
+    delivery: Delivery,
+    agents: Vec<Agent>,
+    reviewers: Vec<Reviewer>,
+    workflows: Vec<Workflow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slack: Option<Slack>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<Email>,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            server: Server::default(),
+            delivery: Delivery::default(),
+            agents: vec![
+                Agent::new("test-agent", "Test Agent", AGENT_KEY)
+                    .callback_hosts(["agent.example.com:443"]),
+                Agent::new("other-agent", "Other Agent", OTHER_AGENT_KEY),
+            ],
+            reviewers: reviewers(),
+            workflows: workflows::standard(),
+            slack: None,
+            email: None,
+        }
+    }
+}
+
+impl TestConfig {
+    /// Changes the test agent (`test-agent`, key [`AGENT_KEY`]).
+    pub fn agent(mut self, change: impl FnOnce(Agent) -> Agent) -> Self {
+        self.agents[0] = change(self.agents[0].clone());
+        self
+    }
+
+    /// Changes the other agent (`other-agent`, key [`OTHER_AGENT_KEY`]).
+    pub fn other_agent(mut self, change: impl FnOnce(Agent) -> Agent) -> Self {
+        self.agents[1] = change(self.agents[1].clone());
+        self
+    }
+
+    /// Changes `server:`.
+    pub fn server(mut self, change: impl FnOnce(Server) -> Server) -> Self {
+        self.server = change(self.server);
+        self
+    }
+
+    /// `delivery.timeout`: the deadline of one outbound call.
+    pub fn delivery_timeout(mut self, timeout: &str) -> Self {
+        self.delivery.timeout = Some(timeout.to_owned());
+        self
+    }
+
+    /// Turns Slack on, talking to the Web API at `api_url` (a `FakeSlack`'s `api_url`).
+    pub fn slack(mut self, api_url: &str) -> Self {
+        self.slack = Some(Slack {
+            bot_token: BOT_TOKEN.to_owned(),
+            signing_secret: SIGNING_SECRET.to_owned(),
+            api_url: api_url.to_owned(),
+        });
+        self
+    }
+
+    /// Turns email on: `smtp://…` or `file://DIR`, from [`FROM`].
+    pub fn email(mut self, smtp_url: &str) -> Self {
+        self.email = Some(Email {
+            smtp_url: smtp_url.to_owned(),
+            from: FROM.to_owned(),
+            send_outcome: None,
+        });
+        self
+    }
+
+    /// `email.send_outcome`; call after [`TestConfig::email`].
+    pub fn send_outcome(mut self, send: bool) -> Self {
+        self.email
+            .as_mut()
+            .expect("send_outcome needs an email section: call .email(..) first")
+            .send_outcome = Some(send);
+        self
+    }
+
+    /// Adds a workflow after the standard ones (the first that matches wins).
+    pub fn workflow(mut self, workflow: Workflow) -> Self {
+        self.workflows.push(workflow);
+        self
+    }
+
+    /// The YAML text of this config with its database at `db`.
+    pub fn render(&self, db: &Path) -> String {
+        let mut config = self.clone();
+        config.server.database = format!("sqlite://{}", db.display());
+        serde_norway::to_string(&config).expect("the test config serializes")
+    }
+}
+
+/// `server:`. Listens on port 0 and allows private callbacks: the test receivers are on loopback.
+#[derive(Clone, Debug, Serialize)]
+pub struct Server {
+    listen: String,
+    database: String,
+    link_secret: String,
+    allow_private_callbacks: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header_read_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_read_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown_grace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<usize>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:0".to_owned(),
+            // Set by `render`, which knows where the test keeps its files.
+            database: String::new(),
+            link_secret: LINK_SECRET.to_owned(),
+            allow_private_callbacks: true,
+            metrics_token: None,
+            header_read_timeout: None,
+            idle_timeout: None,
+            body_read_timeout: None,
+            shutdown_grace: None,
+            max_connections: None,
+        }
+    }
+}
+
+impl Server {
+    pub fn allow_private_callbacks(mut self, allow: bool) -> Self {
+        self.allow_private_callbacks = allow;
+        self
+    }
+
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        self.metrics_token = Some(token.to_owned());
+        self
+    }
+
+    pub fn header_read_timeout(mut self, d: &str) -> Self {
+        self.header_read_timeout = Some(d.to_owned());
+        self
+    }
+
+    pub fn idle_timeout(mut self, d: &str) -> Self {
+        self.idle_timeout = Some(d.to_owned());
+        self
+    }
+
+    pub fn body_read_timeout(mut self, d: &str) -> Self {
+        self.body_read_timeout = Some(d.to_owned());
+        self
+    }
+
+    pub fn shutdown_grace(mut self, d: &str) -> Self {
+        self.shutdown_grace = Some(d.to_owned());
+        self
+    }
+
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+}
+
+/// `delivery:`: quick retries so that a test sees a second attempt after a short advance.
+#[derive(Clone, Debug, Serialize)]
+struct Delivery {
+    initial_backoff: String,
+    max_backoff: String,
+    max_age: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            initial_backoff: "1s".to_owned(),
+            max_backoff: "1m".to_owned(),
+            max_age: "1h".to_owned(),
+            timeout: None,
+        }
+    }
+}
+
+/// `agents[]`. Both test agents sign with [`AGENT_SECRET`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Agent {
+    id: String,
+    name: String,
+    api_key: String,
+    webhook_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_hosts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<RateLimit>,
+}
+
+impl Agent {
+    fn new(id: &str, name: &str, api_key: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            api_key: api_key.to_owned(),
+            webhook_secret: AGENT_SECRET.to_owned(),
+            callback_url: None,
+            callback_hosts: None,
+            rate_limit: None,
+        }
+    }
+
+    /// The configured callback. An agent with a `callback_hosts` list (the test agent) also
+    /// gets the URL's `host:port` in it, so requests may name the same receiver.
+    pub fn callback_url(mut self, url: &str) -> Self {
+        self.callback_url = Some(url.to_owned());
+        if let (Some(hosts), Some(host)) = (self.callback_hosts.as_mut(), host_port(url)) {
+            hosts.push(host);
+        }
+        self
+    }
+
+    /// More `host:port`s a request's `callback_url` may name.
+    pub fn callback_hosts(mut self, hosts: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.callback_hosts
+            .get_or_insert_with(Vec::new)
+            .extend(strings(hosts));
+        self
+    }
+
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+}
+
+/// `agents[].rate_limit`; unset fields take the loader's defaults.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct RateLimit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending: Option<u64>,
+}
+
+/// `reviewers[]`: every reviewer has an API key `<id>-key` (see `TestApp::vote`).
+#[derive(Clone, Debug, Serialize)]
+struct Reviewer {
+    id: String,
+    name: String,
+    email: String,
+    roles: Vec<String>,
+    department: String,
+    api_key: String,
+}
+
+fn reviewers() -> Vec<Reviewer> {
+    let reviewer = |id: &str, name: &str, roles: &[&str], department: &str| Reviewer {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        email: format!("{id}@example.com"),
+        roles: strings(roles.iter()),
+        department: department.to_owned(),
+        api_key: format!("{id}-key"),
+    };
+    vec![
+        reviewer("alice", "Alice Analyst", &["security_analyst"], "Security"),
+        reviewer("bob", "Bob Builder", &["senior_engineer"], "Platform"),
+        reviewer("carol", "Carol Coder", &["senior_engineer"], "Platform"),
+        reviewer("dave", "Dave Director", &["executive"], "Leadership"),
+        reviewer(
+            "erin",
+            "Erin Lead",
+            &["security_lead", "security_analyst"],
+            "Security",
+        ),
+        reviewer("frank", "Frank Outsider", &[], "Finance"),
+    ]
+}
+
+/// `slack:`, pointing at a fake Web API.
+#[derive(Clone, Debug, Serialize)]
+struct Slack {
+    bot_token: String,
+    signing_secret: String,
+    api_url: String,
+}
+
+/// `email:`.
+#[derive(Clone, Debug, Serialize)]
+struct Email {
+    smtp_url: String,
+    from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    send_outcome: Option<bool>,
+}
+
+pub(super) fn strings(items: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
+    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
 /// `host:port` of a URL (port filled in), as `callback_hosts` names it.

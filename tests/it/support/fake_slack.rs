@@ -132,14 +132,6 @@ impl FakeSlack {
         }
     }
 
-    /// The `slack:` section of a config pointing at this fake.
-    pub fn yaml(&self) -> String {
-        format!(
-            "slack:\n  bot_token: {BOT_TOKEN}\n  signing_secret: {SIGNING_SECRET}\n  api_url: {}\n",
-            self.api_url
-        )
-    }
-
     /// The next `n` calls to `method` (`*`: any method) fail with `fail`.
     pub fn fail_next(&self, method: &str, n: usize, fail: Fail) {
         let mut inner = self.inner.lock().unwrap();

@@ -1,19 +1,44 @@
 //! The shared harness: spawn the app on port 0 with a temp database and a manual clock, plus HTTP helpers.
+//!
+//! A test that needs more than the standard config says so in types:
+//!
+//! ```ignore
+//! let app = TestApp::spawn_with(Options {
+//!     config: TestConfig::default()
+//!         .agent(|a| a.callback_url(&receiver.url))
+//!         .slack(&slack.api_url)
+//!         .workflow(Workflow::new("ops").intents(["test.ops"]).stage(
+//!             Stage::new("Review").approvers(["user:bob", "user:carol"]).required(2).sla("30m"),
+//!         )),
+//!     manual_workers: true,
+//!     ..Options::default()
+//! })
+//! .await;
+//! ```
+//!
+//! (`TestApp::spawn_with(config)` when only the config changes.) Request bodies
+//! (`requests::rich`), the process harness (`process::Server`) and the fake peers (`fake_slack`,
+//! `smtp`, `callbacks`, `browser`) live beside it; put a helper here once a second file needs it.
 
 pub mod browser;
 pub mod callbacks;
 pub mod config;
 pub mod fake_slack;
+pub mod process;
+pub mod requests;
 pub mod smtp;
+pub mod workflows;
 
+pub use config::{RateLimit, TestConfig};
 use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
+pub use workflows::{Stage, Workflow};
 
 pub const AGENT_KEY: &str = "agent-key";
 pub const OTHER_AGENT_KEY: &str = "other-agent-key";
@@ -31,31 +56,35 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
-/// Options for [`TestApp::spawn`]: extra YAML sections and whether the background workers run.
+/// Options for [`TestApp::spawn_with`]: the config and how the harness runs it. A bare
+/// [`TestConfig`] converts, for tests that change only the config.
 #[derive(Default)]
 pub struct Options {
-    /// Callback URL given to the test agent.
-    pub callback_url: Option<String>,
-    /// `delivery.timeout` of the test config (the default when absent).
-    pub delivery_timeout: Option<String>,
-    /// Callback URL given to the other agent.
-    pub other_callback_url: Option<String>,
-    /// YAML appended at the top level (e.g. a `slack:` or `email:` section).
-    pub extra_yaml: String,
-    /// Replace the workflows of the default test config.
-    pub workflows_yaml: Option<String>,
+    /// The configuration the server loads (the database path is the harness's).
+    pub config: TestConfig,
     /// Turn off background workers: the test drives `run_once` itself.
     pub manual_workers: bool,
     /// Where the SQLite file lives (default: the test's temp dir), e.g. a small tmpfs.
     pub database_dir: Option<std::path::PathBuf>,
-    /// Lines added under `server:`, each indented two spaces.
-    pub server_yaml: String,
-    /// `server.allow_private_callbacks: false` (the test config allows them: receivers are on loopback).
-    pub deny_private_callbacks: bool,
-    /// More `host:port`s the test agent's request callback_urls may name.
-    pub callback_hosts: Vec<String>,
-    /// YAML lines added to the test agent (indented 4 spaces), e.g. a `rate_limit:`.
-    pub agent_yaml: String,
+}
+
+impl Options {
+    /// The standard config with the background workers off.
+    pub fn manual() -> Self {
+        Self {
+            manual_workers: true,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<TestConfig> for Options {
+    fn from(config: TestConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
 }
 
 impl TestApp {
@@ -63,14 +92,15 @@ impl TestApp {
         Self::spawn_with(Options::default()).await
     }
 
-    pub async fn spawn_with(options: Options) -> Self {
+    pub async fn spawn_with(options: impl Into<Options>) -> Self {
+        let options = options.into();
         let dir = tempfile::tempdir().expect("temp dir");
         let db_path = options
             .database_dir
             .as_deref()
             .unwrap_or(dir.path())
             .join("countersign.db");
-        let yaml = config::yaml(&options, &db_path);
+        let yaml = options.config.render(&db_path);
         let loaded = countersign::config::load_str_with(&yaml, "test", &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{yaml}"));
         let clock = ManualClock::new(chrono::Utc::now());
@@ -104,13 +134,48 @@ impl TestApp {
 
     /// `POST /v1/escalations` as the test agent.
     pub async fn create(&self, body: Value) -> Response {
+        self.create_as(AGENT_KEY, body).await
+    }
+
+    /// `POST /v1/escalations` with an agent's bearer key.
+    pub async fn create_as(&self, api_key: &str, body: Value) -> Response {
         self.client
             .post(self.url("/v1/escalations"))
-            .bearer_auth(AGENT_KEY)
+            .bearer_auth(api_key)
             .json(&body)
             .send()
             .await
             .expect("request")
+    }
+
+    /// `POST /v1/escalations/{id}/cancel` as the test agent, with a `reason` or no body.
+    pub async fn cancel(&self, id: &str, reason: Option<&str>) -> Response {
+        self.cancel_as(AGENT_KEY, id, reason).await
+    }
+
+    /// `POST /v1/escalations/{id}/cancel` with an agent's bearer key.
+    pub async fn cancel_as(&self, api_key: &str, id: &str, reason: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/v1/escalations/{id}/cancel")))
+            .bearer_auth(api_key);
+        if let Some(reason) = reason {
+            request = request.json(&json!({"reason": reason}));
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `POST /v1/webhooks/test-agent` signed with [`AGENT_SECRET`] as of `timestamp`.
+    pub fn signed_webhook(&self, msg_id: &str, timestamp: i64, body: &str) -> RequestBuilder {
+        let wh = standardwebhooks::Webhook::new(AGENT_SECRET).expect("agent secret");
+        let signature = wh.sign(msg_id, timestamp, body.as_bytes()).expect("sign");
+        self.client
+            .post(self.url("/v1/webhooks/test-agent"))
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
     }
 
     /// Creates an escalation that must succeed, returning its status document.
@@ -189,6 +254,26 @@ impl TestApp {
             .expect("outbox step")
     }
 
+    /// Runs the outbox until nothing is ready: the items of one escalation go one at a time
+    /// (an outcome waits for its request), so it takes a few steps.
+    pub async fn deliver_all(&self) {
+        for _ in 0..50 {
+            let o = self.deliver().await;
+            if o.delivered + o.retried + o.failed == 0 {
+                return;
+            }
+        }
+        panic!("the outbox did not settle");
+    }
+
+    /// How many escalations are stored, of every agent.
+    pub async fn escalation_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
+            .fetch_one(&self.service.store.pool)
+            .await
+            .expect("count")
+    }
+
     /// Audit event kinds for one escalation, oldest first.
     pub async fn audit_kinds(&self, id: &str) -> Vec<String> {
         countersign::store::audit::for_escalation(&self.service.store.pool, id)
@@ -225,7 +310,7 @@ pub fn client() -> Client {
 
 /// Asserts a contract error: status and `error.code`.
 pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(r.status(), status, "unexpected status");
+    assert_eq!(r.status(), status, "unexpected status from {}", r.url());
     let body: Value = r.json().await.expect("error body is JSON");
     assert_eq!(body["error"]["code"], code, "body: {body}");
     assert!(

@@ -1,0 +1,97 @@
+//! The binary as its own process: a config file written from a [`TestConfig`], and a server
+//! started on a free loopback port that tests can signal (SIGTERM, kill -9) and restart.
+
+use super::{AGENT_KEY, TestConfig};
+use reqwest::Client;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+/// Writes `config` as `countersign.yml` in `dir` with its database beside it; returns the
+/// file's path (for `--config`) and the database's.
+pub fn write_config(dir: &Path, config: &TestConfig) -> (String, PathBuf) {
+    let db = dir.join("countersign.db");
+    let path = dir.join("countersign.yml");
+    std::fs::write(&path, config.render(&db)).unwrap();
+    (path.display().to_string(), db)
+}
+
+/// A server process on a free loopback port.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start(config: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = crate::support::client();
+        crate::support::eventually(Duration::from_secs(20), || async {
+            client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+        .await;
+        Self { child, base }
+    }
+
+    /// `POST /v1/escalations` as the test agent, which must succeed; returns the id.
+    pub async fn escalate_id(&self, client: &Client, body: Value) -> String {
+        let r = client
+            .post(format!("{}/v1/escalations", self.base))
+            .bearer_auth(AGENT_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 201, "create failed");
+        r.json::<Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
