@@ -136,6 +136,13 @@ pub struct DecisionView<'a> {
     pub at: Time,
 }
 
+impl DecisionView<'_> {
+    /// `Alice Example, Demo Agent`: who decided, or `None` when nobody did (a timeout).
+    pub fn deciders(&self) -> Option<String> {
+        (!self.by.is_empty()).then(|| self.by.join(", "))
+    }
+}
+
 pub struct RecentDecision<'a> {
     pub id: &'a EscalationId,
     pub summary: &'a str,
@@ -252,3 +259,6 @@ fn decision<'a>(input: &ViewInput<'a>, d: &'a Decision) -> DecisionView<'a> {
         at: d.decided_at,
     }
 }
+
+#[cfg(test)]
+mod tests;

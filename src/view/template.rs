@@ -116,7 +116,8 @@ pub struct Decision<'a> {
     pub headline: &'static str,
     pub reason: Option<&'a str>,
     pub conditions: &'a [String],
-    pub by: &'a [String],
+    /// Who decided, joined; `None` for a timeout.
+    pub by: Option<String>,
     pub at: String,
 }
 
@@ -125,7 +126,7 @@ pub struct RecentLine<'a> {
     pub summary: &'a str,
     pub outcome: &'static str,
     pub at: String,
-    pub by: &'a [String],
+    pub by: Option<String>,
 }
 
 /// An instant as a reader wants it: absolute with its time zone, and relative to now.
@@ -187,7 +188,7 @@ impl<'a> TemplateView<'a> {
                     summary: r.summary,
                     outcome: r.decision.outcome.as_str(),
                     at: clock_time(r.decision.at),
-                    by: &r.decision.by,
+                    by: r.decision.deciders(),
                 })
                 .collect(),
             conditions_offered: req.conditions_offered,
@@ -233,7 +234,7 @@ fn decision<'a>(d: &'a DecisionView<'a>) -> Decision<'a> {
         headline: d.headline,
         reason: d.reason,
         conditions: d.conditions,
-        by: &d.by,
+        by: d.deciders(),
         at: clock_time(d.at),
     }
 }

@@ -556,12 +556,9 @@ fn closed_note(m: &Msg<'_>, s: &Scope) -> String {
 
 /// " by Alice, Bob" (escaped), or nothing for a decision no person made (a timeout).
 fn decided_by(d: &DecisionView<'_>) -> String {
-    let names: Vec<String> = d.by.iter().map(|n| escape(n)).collect();
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!(" by {}", names.join(", "))
-    }
+    d.deciders()
+        .map(|names| format!(" by {}", escape(&names)))
+        .unwrap_or_default()
 }
 
 fn outcome(d: &DecisionView<'_>) -> String {
