@@ -386,7 +386,7 @@ fn escalation_view(
 fn reviewer_json(state: &AppState, link: &Link) -> Value {
     let profile = state.service.dir.get(&link.claims.reviewer);
     json!({
-        "name": profile.map_or_else(|| link.claims.reviewer.to_string(), |p| p.name.clone()),
+        "name": view::person(&state.service.dir, &link.claims.reviewer).name,
         "email": profile.map(|p| p.email.clone()),
     })
 }
