@@ -4,8 +4,8 @@
 //! out here once. Pure: no I/O and no clock; callers load the recent decisions.
 
 mod names;
+pub mod render;
 pub mod template;
-pub mod templates;
 mod words;
 
 pub use names::{Person, agent_name, decider, person, requester};

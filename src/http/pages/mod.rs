@@ -6,7 +6,7 @@ mod headers;
 
 pub use headers::secure_headers;
 
-use crate::view::templates::{self, RenderError, Sources};
+use crate::view::render::{self as templates, RenderError, Sources};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! The email templates (HTML + text), embedded in the binary; rendered through
-//! [`view::templates`](crate::view::templates), which reveals hidden characters.
+//! [`view::render`](crate::view::render), which reveals hidden characters.
 
-use crate::view::templates::{self, RenderError, Sources};
+use crate::view::render::{self as templates, RenderError, Sources};
 use serde::Serialize;
 use std::sync::LazyLock;
 use tera::Tera;
