@@ -140,3 +140,35 @@ fn millis_opt<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> 
         None => s.serialize_none(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::{
+        approve_with, at, directory, mins, stage, start, voted, workflow,
+    };
+
+    #[test]
+    fn the_document_reads_back_as_it_was_written() {
+        let flow = workflow(vec![stage("One", &["alice"]), stage("Two", &["bob"])]);
+        let esc = start(flow).escalation;
+        let esc = voted(
+            &esc,
+            approve_with("alice", &["Mask PII fields"]),
+            at(mins(5)),
+        );
+        let doc = status_document(&esc, &directory());
+        let json = serde_json::to_string(&doc).unwrap();
+        assert!(
+            json.contains(r#""created_at":"2026-11-21T10:00:00.000Z""#),
+            "{json}"
+        );
+        assert_eq!(
+            json.matches("\"eligible\"").count(),
+            1,
+            "only the open stage: {json}"
+        );
+        let back: StatusDocument = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, doc);
+    }
+}
