@@ -20,5 +20,7 @@ pub mod signing;
 pub mod store;
 /// Logs and Prometheus metrics.
 pub mod telemetry;
+/// One presentation model of an escalation, rendered by Slack, email, pages and the reviewer API.
+pub mod view;
 /// Background loops: timers and outbox delivery.
 pub mod workers;

@@ -6,7 +6,7 @@ use super::extract::{AuthAgent, has_body, json_body, raw_body};
 use super::limits::RateLimits;
 use crate::config::AgentConfig;
 use crate::domain::engine::Event;
-use crate::domain::status::status_document;
+use crate::domain::status::{StatusDocument, status_document};
 use crate::domain::{Escalation, EscalationId, EscalationRequest};
 use crate::service::Intake;
 use crate::signing::webhooks;
@@ -130,7 +130,7 @@ async fn read(
     AuthAgent(agent): AuthAgent,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<StatusDocument>, AppError> {
     let wait = match query.get("wait") {
         None => 0,
         Some(w) => w
@@ -173,7 +173,7 @@ async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<StatusDocument>, AppError> {
     let body = raw_body(body)?;
     // A cancel takes no body; one it does carry must be JSON.
     let input: CancelBody = if !has_body(&body) {

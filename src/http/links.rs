@@ -7,29 +7,27 @@
 
 use super::AppState;
 use super::error::AppError;
+use super::pages::{self, Page};
 use crate::domain::engine::{self, Event, VoteInput};
-use crate::domain::{
-    Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice, eligibility,
-};
-use crate::notify::email::{render, view};
+use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
 use crate::service::ApplyError;
 use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
 use crate::store;
+use crate::view::{self, EscalationView, TemplateView, ViewInput};
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Extension, Form, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde_json::{Value, json};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/links/{token}", get(show).post(submit))
         .layer(Extension(Keys::default()))
-        .layer(middleware::map_response(secure_headers))
+        .layer(middleware::map_response(pages::secure_headers))
 }
 
 /// The link keys, loaded on first use from the config and the database (the
@@ -44,54 +42,6 @@ impl Keys {
             .get_or_try_init(|| crate::notify::email::link_keys(&service.config, &service.store))
             .await
             .map_err(|e| Problem::internal("loading the link keys", e))
-    }
-}
-
-/// Only the inlined stylesheet may apply; no script, image, font or frame, and forms post back here.
-static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let policy = format!(
-        "default-src 'none'; style-src {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        render::style_source()
-    );
-    HeaderValue::from_str(&policy)
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
-});
-
-async fn secure_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "x-robots-tag",
-        HeaderValue::from_static("noindex, nofollow"),
-    );
-    response
-}
-
-/// An HTML page and its status.
-struct Page {
-    status: StatusCode,
-    html: String,
-}
-
-impl IntoResponse for Page {
-    fn into_response(self) -> Response {
-        let content_type = HeaderValue::from_static("text/html; charset=utf-8");
-        (
-            self.status,
-            [(header::CONTENT_TYPE, content_type)],
-            self.html,
-        )
-            .into_response()
     }
 }
 
@@ -391,20 +341,19 @@ fn escalation_view(
     recent: &[Escalation],
     now: Time,
 ) -> Value {
-    view::escalation(&view::ViewInput {
+    let view = EscalationView::new(&ViewInput {
         esc,
         config: &state.service.config,
         dir: &state.service.dir,
         recent,
-        stage,
-        now,
-    })
+    });
+    json!(TemplateView::new(&view, stage, now))
 }
 
 fn reviewer_json(state: &AppState, link: &Link) -> Value {
     let profile = state.service.dir.get(&link.claims.reviewer);
     json!({
-        "name": profile.map_or_else(|| link.claims.reviewer.to_string(), |p| p.name.clone()),
+        "name": view::person(&state.service.dir, &link.claims.reviewer).name,
         "email": profile.map(|p| p.email.clone()),
     })
 }
@@ -441,7 +390,6 @@ async fn confirm_page(
         .map(|(a, href)| json!({"href": href, "label": verb(*a)}))
         .collect();
     let context = json!({
-        "css": render::PAGE_CSS,
         "esc": escalation_view(state, &link.esc, link.claims.stage, &recent, now),
         "reviewer": reviewer_json(state, link),
         "action": action.as_str(),
@@ -456,7 +404,7 @@ async fn confirm_page(
     } else {
         StatusCode::OK
     };
-    render_page("pages/confirm.html", &context, status)
+    pages::render("pages/confirm.html", &context, status)
 }
 
 fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Page {
@@ -473,9 +421,14 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
         (VoteChoice::Approve, true) => "You approved with conditions",
         (VoteChoice::Approve, false) => "You approved",
     };
+    let view = EscalationView::new(&ViewInput {
+        esc,
+        config: &state.service.config,
+        dir: &state.service.dir,
+        recent: &[],
+    });
     let context = json!({
-        "css": render::PAGE_CSS,
-        "esc": escalation_view(state, esc, claims.stage, &[], now),
+        "esc": TemplateView::new(&view, claims.stage, now),
         "headline": headline,
         "vote": vote.map(|v| json!({
             "decision": v.choice.as_str(),
@@ -483,47 +436,35 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
             "comment": v.comment,
             "at": view::clock_time(v.at),
         })),
-        "progress": progress(state, esc, claims.stage),
+        "progress": progress(&view, claims.stage),
     });
-    render_page("pages/result.html", &context, StatusCode::OK)
+    pages::render("pages/result.html", &context, StatusCode::OK)
 }
 
 /// Where the escalation stands after the vote, in one sentence.
-fn progress(state: &AppState, esc: &Escalation, voted_at: usize) -> String {
-    if let Some(d) = &esc.decision {
-        return format!("The escalation is decided: {}.", view::headline(d.outcome));
+fn progress(view: &EscalationView<'_>, voted_at: usize) -> String {
+    if let Some(d) = &view.decision {
+        return format!("The escalation is decided: {}.", d.headline);
     }
-    let current = esc.current_stage;
-    let name = esc
-        .workflow
-        .stages
-        .get(current)
-        .map_or("", |s| s.name.as_str());
-    if current > voted_at {
+    let Some(current) = view.current() else {
+        return String::new();
+    };
+    let (number, name) = (current.number(), current.name);
+    if current.index > voted_at {
         return format!(
-            "Stage {} is complete; stage {} ({name}) is now with its reviewers.",
-            voted_at + 1,
-            current + 1
+            "Stage {} is complete; stage {number} ({name}) is now with its reviewers.",
+            voted_at + 1
         );
     }
-    if current < voted_at {
-        return format!(
-            "The escalation went back to stage {} ({name}).",
-            current + 1
-        );
+    if current.index < voted_at {
+        return format!("The escalation went back to stage {number} ({name}).");
     }
-    let required = esc
-        .workflow
-        .stages
-        .get(current)
-        .map_or(1, |s| s.required_approvals) as usize;
-    let remaining = required.saturating_sub(esc.current().approvals().count());
-    let waiting = eligibility::eligible(esc, &state.service.dir).len();
+    let remaining = current.remaining();
+    let waiting = current.awaiting.as_ref().map_or(0, Vec::len);
     format!(
-        "Waiting for {remaining} more approval{} at stage {} ({name}); {waiting} reviewer{} can still vote.",
-        if remaining == 1 { "" } else { "s" },
-        current + 1,
-        if waiting == 1 { "" } else { "s" },
+        "Waiting for {remaining} more {} at stage {number} ({name}); {waiting} {} can still vote.",
+        view::plural("approval", remaining),
+        view::plural("reviewer", waiting),
     )
 }
 
@@ -533,23 +474,9 @@ fn problem_page(state: &AppState, problem: Problem, now: Time) -> Page {
         .escalation()
         .map(|e| escalation_view(state, e, e.current_stage, &[], now));
     let context = json!({
-        "css": render::PAGE_CSS,
         "title": title,
         "message": message,
         "esc": esc,
     });
-    render_page("pages/error.html", &context, problem.status())
-}
-
-fn render_page(template: &str, context: &Value, status: StatusCode) -> Page {
-    match render::render(template, context) {
-        Ok(html) => Page { status, html },
-        Err(e) => {
-            tracing::error!(error = %e, "rendering a link page");
-            Page {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                html: "<!DOCTYPE html><title>Error</title><p>Something went wrong on our side; nothing was changed.</p>".into(),
-            }
-        }
-    }
+    pages::render("pages/error.html", &context, problem.status())
 }

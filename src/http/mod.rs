@@ -6,6 +6,7 @@ pub mod extract;
 pub mod limits;
 pub mod links;
 pub mod ops;
+pub mod pages;
 pub mod reviewers;
 pub mod serve;
 pub mod slack;

@@ -4,15 +4,18 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{AuthReviewer, json_body, raw_body};
 use crate::domain::engine::{Event, VoteInput};
-use crate::domain::status::status_document;
+use crate::domain::request::{Context, Policy, Risk};
+use crate::domain::status::{StatusDocument, status_document};
 use crate::domain::{Escalation, EscalationId, VoteChannel, VoteChoice};
 use crate::store;
+use crate::view::{EscalationView, ViewInput};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// Enough for any dashboard page; a reviewer with more waiting has a bigger problem.
 const PENDING_LIMIT: u32 = 500;
@@ -27,36 +30,67 @@ pub fn router() -> Router<AppState> {
 async fn pending(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<ReviewDocument>>, AppError> {
     let list = store::escalations::pending_for_reviewer(
         &state.service.store.pool,
         &reviewer.id,
         PENDING_LIMIT,
     )
     .await?;
-    let docs: Vec<Value> = list.iter().map(|e| review_document(&state, e)).collect();
-    Ok(Json(Value::Array(docs)))
+    Ok(Json(
+        list.iter().map(|e| review_document(&state, e)).collect(),
+    ))
 }
 
 /// The status document plus what a reviewer needs to decide.
-fn review_document(state: &AppState, esc: &Escalation) -> Value {
-    let mut doc = status_document(esc, &state.service.dir);
-    let agent_name = state
-        .service
-        .config
-        .agent(esc.agent_id.as_str())
-        .map(|a| a.name.clone());
-    doc["request"] = json!({
-        "agent_name": agent_name,
-        "resource": esc.request.resource,
-        "risk": esc.request.risk,
-        "policy": esc.request.policy,
-        "requested_by": esc.request.requested_by,
-        "context": esc.request.context,
-        "payload": esc.request.payload,
+#[derive(Debug, Serialize)]
+pub struct ReviewDocument {
+    #[serde(flatten)]
+    pub status: StatusDocument,
+    pub request: ReviewRequest,
+    pub conditions_offered: Vec<String>,
+}
+
+/// The request as the agent sent it, with the agent's configured name.
+#[derive(Debug, Serialize)]
+pub struct ReviewRequest {
+    /// `null` when the agent is no longer configured.
+    pub agent_name: Option<String>,
+    pub resource: Option<String>,
+    pub risk: Option<Risk>,
+    pub policy: Option<Policy>,
+    pub requested_by: Option<String>,
+    pub context: Context,
+    pub payload: Value,
+}
+
+fn review_document(state: &AppState, esc: &Escalation) -> ReviewDocument {
+    let view = EscalationView::new(&ViewInput {
+        esc,
+        config: &state.service.config,
+        dir: &state.service.dir,
+        recent: &[],
     });
-    doc["conditions_offered"] = json!(esc.workflow.conditions);
-    doc
+    let req = &view.request;
+    ReviewDocument {
+        status: status_document(esc, &state.service.dir),
+        request: ReviewRequest {
+            agent_name: req.agent.name.map(str::to_owned),
+            resource: req.resource.map(str::to_owned),
+            risk: req.risk.as_ref().map(|r| Risk {
+                score: r.score,
+                reasons: r.reasons.to_vec(),
+            }),
+            policy: req.policy.cloned(),
+            requested_by: req.requested_by.as_ref().map(|r| r.given.to_owned()),
+            context: Context {
+                recent_activity: req.recent_activity.to_vec(),
+                evidence: req.evidence.to_vec(),
+            },
+            payload: req.payload.clone(),
+        },
+        conditions_offered: req.conditions_offered.to_vec(),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -75,7 +109,7 @@ async fn vote(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<StatusDocument>, AppError> {
     let body = raw_body(body)?;
     let value = json_body(&headers, &body)?;
     let input: VoteBody = serde_path_to_error::deserialize(value)

@@ -11,7 +11,6 @@ pub mod intent;
 pub mod message;
 pub mod render;
 pub mod transport;
-pub mod view;
 
 use super::{Channel, Delivery, PlanContext};
 use crate::clock::Clock;
@@ -23,6 +22,7 @@ use crate::domain::{
 use crate::signing::links::{LinkAction, LinkClaims, LinkKeys};
 use crate::store::outbox::{Item, NewItem, Priority};
 use crate::store::{self, Store};
+use crate::view::{EscalationView, TemplateView, ViewInput};
 use intent::Intent;
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
@@ -165,7 +165,7 @@ impl EmailChannel {
         let recent = store::escalations::recent_decisions(
             &self.store.pool,
             &esc.request.intent,
-            view::RECENT_DECISIONS as u32 + 1,
+            crate::view::RECENT_DECISIONS as u32 + 1,
         )
         .await
         .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
@@ -196,14 +196,8 @@ impl EmailChannel {
         recent: &[Escalation],
         now: Time,
     ) -> Value {
-        let view = view::escalation(&view::ViewInput {
-            esc,
-            config: &self.config,
-            dir: &self.dir,
-            recent,
-            stage: invite.opening.stage,
-            now,
-        });
+        let view = self.view(esc, recent);
+        let view = TemplateView::new(&view, invite.opening.stage, now);
         let claims = LinkClaims {
             escalation: esc.id.clone(),
             revision: invite.revision,
@@ -215,17 +209,16 @@ impl EmailChannel {
             expires_at_ms: esc.expires_at.timestamp_millis(),
         };
         let link = |action| link_url(&self.config, &self.keys.sign(&claims.with_action(action)));
-        let risk = esc
-            .request
+        let risk = view
             .risk
             .as_ref()
             .map(|r| format!("Risk {} · ", r.score))
             .unwrap_or_default();
         json!({
+            "preheader": format!("{risk}decide by {}", view.deadline.utc),
             "esc": view,
             "reviewer": {"name": reviewer.name, "email": reviewer.email},
             "reason_text": reason_text(invite.reason, invite.opening.stage),
-            "preheader": format!("{risk}decide by {}", view["deadline"]["utc"].as_str().unwrap_or_default()),
             "links": {
                 "approve": link(LinkAction::Approve),
                 "conditions": link(LinkAction::Conditions),
@@ -235,22 +228,21 @@ impl EmailChannel {
     }
 
     fn outcome_context(&self, esc: &Escalation, reviewer: &ReviewerProfile, now: Time) -> Value {
-        let view = view::escalation(&view::ViewInput {
+        let view = self.view(esc, &[]);
+        let view = TemplateView::new(&view, esc.current_stage, now);
+        json!({
+            "preheader": view.decision.as_ref().map_or("", |d| d.headline),
+            "esc": view,
+            "reviewer": {"name": reviewer.name, "email": reviewer.email},
+        })
+    }
+
+    fn view<'a>(&'a self, esc: &'a Escalation, recent: &'a [Escalation]) -> EscalationView<'a> {
+        EscalationView::new(&ViewInput {
             esc,
             config: &self.config,
             dir: &self.dir,
-            recent: &[],
-            stage: esc.current_stage,
-            now,
-        });
-        let headline = view["decision"]["headline"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        json!({
-            "esc": view,
-            "reviewer": {"name": reviewer.name, "email": reviewer.email},
-            "preheader": headline,
+            recent,
         })
     }
 }

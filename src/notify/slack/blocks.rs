@@ -1,16 +1,16 @@
-//! The reviewer's message, rendered from the escalation as it is now: full context and
-//! buttons while its stage is open, a closing note once the stage moved on, the outcome
-//! once decided. Pure: the same state renders the same blocks, so unchanged messages
-//! are not updated.
+//! The reviewer's message, rendered from the escalation's view as it is now: full context
+//! and buttons while its stage is open, a closing note once the stage moved on, the
+//! outcome once decided. Pure: the same state renders the same blocks, so unchanged
+//! messages are not updated.
 
 use super::kit::{self, SECTION_TEXT};
 use super::mrkdwn::{self, date, escape, escape_within, one_line};
 use super::refs::{ActionRef, Button};
 use crate::config::Config;
 use crate::domain::{
-    Decider, Decision, Directory, Escalation, NotifyReason, Opening, Outcome, ReviewerId,
-    StageStatus, VoteChoice, eligibility,
+    Directory, Escalation, NotifyReason, Opening, Outcome, ReviewerId, StageStatus, VoteChoice,
 };
+use crate::view::{Approval, DecisionView, EscalationView, Person, ViewInput, plural};
 use sha2::{Digest, Sha256};
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
@@ -56,24 +56,41 @@ impl Rendered {
 }
 
 /// Most recent decisions shown for the same intent.
-pub const RECENT: usize = 5;
+pub const RECENT: usize = crate::view::RECENT_DECISIONS;
 /// Longest single value in a field or list line, before the block limits apply.
 const SHORT: usize = 300;
 /// Longest list of names ("waiting on …") before "+N more".
 const NAMES: usize = 12;
 
+/// What the block builders read: the one view, plus what only Slack needs (mentions).
+struct Msg<'a> {
+    view: EscalationView<'a>,
+    config: &'a Config,
+    slack_ids: &'a HashMap<String, String>,
+}
+
 pub fn render(v: &View<'_>, s: &Scope) -> Rendered {
     let live = v.esc.is_open(s.opening);
+    let m = Msg {
+        view: EscalationView::new(&ViewInput {
+            esc: v.esc,
+            config: v.config,
+            dir: v.dir,
+            recent: v.recent,
+        }),
+        config: v.config,
+        slack_ids: v.slack_ids,
+    };
     let summary = escape_within(&one_line(&v.esc.request.summary), kit::FALLBACK_TEXT).text;
-    let (text, blocks) = if let Some(decision) = &v.esc.decision {
+    let (text, blocks) = if let Some(decision) = &m.view.decision {
         (
-            format!("{}: {summary}", outcome_word(decision.outcome)),
-            decided(v, s, decision),
+            format!("{}: {summary}", decision.word),
+            decided(&m, s, decision),
         )
     } else if live {
-        (format!("Approval needed: {summary}"), open(v, s))
+        (format!("Approval needed: {summary}"), open(&m, s))
     } else {
-        (format!("Stage closed: {summary}"), closed(v, s))
+        (format!("Stage closed: {summary}"), closed(&m, s))
     };
     Rendered {
         text: kit::clamp_markup(&text, kit::FALLBACK_TEXT),
@@ -82,8 +99,8 @@ pub fn render(v: &View<'_>, s: &Scope) -> Rendered {
 }
 
 /// The full request: everything needed to decide, then the buttons (or the viewer's vote).
-fn open(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
-    let esc = v.esc;
+fn open(m: &Msg<'_>, s: &Scope) -> Vec<SlackBlock> {
+    let esc = m.view.esc;
     let mut blocks = vec![kit::header(&format!(
         "🔐 Approval needed: {}",
         esc.request.intent
@@ -91,24 +108,24 @@ fn open(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
     if let Some(note) = reason_note(s.reason, s.viewer.is_none()) {
         blocks.push(kit::context(&[note.to_owned()]));
     }
-    blocks.push(summary(esc));
-    blocks.push(kit::fields(&facts(v, s.opening.stage)));
-    blocks.extend(risk_reasons(esc).map(|t| kit::section(&t)));
-    blocks.extend(policy_reason(esc).map(|t| kit::section(&t)));
-    blocks.extend(payload(esc).map(|t| kit::section(&t)));
-    blocks.extend(activity(esc).map(|t| kit::section(&t)));
-    blocks.extend(evidence(esc).map(|t| kit::section(&t)));
+    blocks.push(summary(m));
+    blocks.push(kit::fields(&facts(m, s.opening.stage)));
+    blocks.extend(risk_reasons(m).map(|t| kit::section(&t)));
+    blocks.extend(policy_reason(m).map(|t| kit::section(&t)));
+    blocks.extend(payload(m).map(|t| kit::section(&t)));
+    blocks.extend(activity(m).map(|t| kit::section(&t)));
+    blocks.extend(evidence(m).map(|t| kit::section(&t)));
     blocks.push(kit::divider());
     blocks.push(kit::section(&progress(
-        v,
+        m,
         s.opening.stage,
         s.viewer.is_none(),
     )));
-    blocks.push(kit::context(&recent_decisions(v)));
+    blocks.push(kit::context(&recent_decisions(m)));
     match s
         .viewer
         .as_ref()
-        .and_then(|r| own_vote(v, s.opening.stage, r))
+        .and_then(|r| own_vote(m, s.opening.stage, r))
     {
         Some(note) => blocks.push(kit::section(&note)),
         None => blocks.push(actions(esc, s.opening)),
@@ -118,34 +135,34 @@ fn open(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
 }
 
 /// The stage this message asked about moved on (approved, rolled back, reopened).
-fn closed(v: &View<'_>, s: &Scope) -> Vec<SlackBlock> {
-    let esc = v.esc;
+fn closed(m: &Msg<'_>, s: &Scope) -> Vec<SlackBlock> {
+    let esc = m.view.esc;
     vec![
         kit::header(&format!("Stage closed: {}", esc.request.intent)),
-        summary(esc),
-        kit::fields(&facts(v, s.opening.stage)),
-        kit::section(&closed_note(v, s)),
+        summary(m),
+        kit::fields(&facts(m, s.opening.stage)),
+        kit::section(&closed_note(m, s)),
         footer(esc),
     ]
 }
 
-fn decided(v: &View<'_>, s: &Scope, decision: &Decision) -> Vec<SlackBlock> {
-    let esc = v.esc;
+fn decided(m: &Msg<'_>, s: &Scope, decision: &DecisionView<'_>) -> Vec<SlackBlock> {
+    let esc = m.view.esc;
     let mut blocks = vec![
         kit::header(&format!(
             "{} {}: {}",
             outcome_emoji(decision.outcome),
-            outcome_word(decision.outcome),
+            decision.word,
             esc.request.intent
         )),
-        summary(esc),
-        kit::fields(&facts(v, s.opening.stage)),
-        kit::section(&outcome(v, decision)),
+        summary(m),
+        kit::fields(&facts(m, s.opening.stage)),
+        kit::section(&outcome(decision)),
     ];
     if let Some(note) = s
         .viewer
         .as_ref()
-        .and_then(|r| own_vote(v, s.opening.stage, r))
+        .and_then(|r| own_vote(m, s.opening.stage, r))
     {
         blocks.push(kit::context(&[note]));
     }
@@ -172,8 +189,8 @@ fn reason_note(reason: NotifyReason, channel: bool) -> Option<&'static str> {
     }
 }
 
-fn summary(esc: &Escalation) -> SlackBlock {
-    let cut = escape_within(&esc.request.summary, SECTION_TEXT - 100);
+fn summary(m: &Msg<'_>) -> SlackBlock {
+    let cut = escape_within(m.view.request.summary, SECTION_TEXT - 100);
     let mut text = cut.text;
     if cut.omitted > 0 {
         text.push_str(&format!(
@@ -192,60 +209,56 @@ fn short(value: Option<&str>) -> String {
     }
 }
 
-fn facts(v: &View<'_>, stage: usize) -> Vec<String> {
-    let esc = v.esc;
-    let agent = v
-        .config
-        .agent(esc.agent_id.as_str())
-        .map_or(esc.agent_id.as_str(), |a| a.name.as_str());
-    let spec = esc.workflow.stages.get(stage);
+fn facts(m: &Msg<'_>, stage: usize) -> Vec<String> {
+    let (esc, req) = (m.view.esc, &m.view.request);
     vec![
-        format!("*Agent*\n{}", short(Some(agent))),
+        format!("*Agent*\n{}", short(Some(req.agent.display()))),
         format!(
             "*Requested by*\n{}",
-            short(esc.request.requested_by.as_deref())
+            short(req.requested_by.as_ref().map(|r| r.display.as_str()))
         ),
-        format!("*Intent*\n`{}`", short(Some(&esc.request.intent))),
-        format!("*Resource*\n{}", short(esc.request.resource.as_deref())),
-        format!("*Risk*\n{}", risk_score(esc)),
+        format!("*Intent*\n`{}`", short(Some(req.intent))),
+        format!("*Resource*\n{}", short(req.resource)),
+        format!("*Risk*\n{}", risk_score(m)),
         format!(
             "*Policy*\n{}",
-            short(esc.request.policy.as_ref().and_then(|p| p.id.as_deref()))
+            short(req.policy.and_then(|p| p.id.as_deref()))
         ),
         format!(
             "*Stage*\n{} of {} · {}",
             stage + 1,
             esc.stages.len(),
-            short(spec.map(|s| s.name.as_str()))
+            short(m.view.stage(stage).map(|s| s.name))
         ),
         format!("*Deadline*\n{}", date(esc.expires_at)),
     ]
 }
 
-fn risk_score(esc: &Escalation) -> String {
-    match esc.request.risk_score() {
-        Some(score) => {
-            let dot = match score {
-                80.. => ":red_circle:",
-                50.. => ":large_orange_circle:",
+/// The score with a dot coloured by its level, the same level emails and pages name.
+fn risk_score(m: &Msg<'_>) -> String {
+    match &m.view.request.risk {
+        Some(risk) => {
+            let dot = match risk.level {
+                "critical" | "high" => ":red_circle:",
+                "medium" => ":large_orange_circle:",
                 _ => ":large_green_circle:",
             };
-            format!("{dot} *{score}* / 100")
+            format!("{dot} *{}* / 100", risk.score)
         }
         None => "_not scored (treated as the highest)_".to_owned(),
     }
 }
 
-fn risk_reasons(esc: &Escalation) -> Option<String> {
-    let reasons = &esc.request.risk.as_ref()?.reasons;
+fn risk_reasons(m: &Msg<'_>) -> Option<String> {
+    let reasons = m.view.request.risk.as_ref()?.reasons;
     let lines = reasons
         .iter()
         .map(|r| format!("• {}", escape_within(&one_line(r), SHORT * 2).text));
     bullets("*Why it is risky*", lines, reasons.len())
 }
 
-fn policy_reason(esc: &Escalation) -> Option<String> {
-    let reason = esc.request.policy.as_ref()?.reason.as_deref()?;
+fn policy_reason(m: &Msg<'_>) -> Option<String> {
+    let reason = m.view.request.policy?.reason.as_deref()?;
     Some(format!(
         "*Policy reason*\n{}",
         escape_within(reason, SECTION_TEXT - 100).text
@@ -253,8 +266,8 @@ fn policy_reason(esc: &Escalation) -> Option<String> {
 }
 
 /// Pretty JSON in a code block, cut to fit with a note; the hash covers the whole payload.
-fn payload(esc: &Escalation) -> Option<String> {
-    let value = &esc.request.payload;
+fn payload(m: &Msg<'_>) -> Option<String> {
+    let (value, sha) = (m.view.request.payload, &m.view.esc.payload_sha256);
     if value.is_null() {
         return None;
     }
@@ -262,7 +275,7 @@ fn payload(esc: &Escalation) -> Option<String> {
     let cut = mrkdwn::code_block(&pretty, SECTION_TEXT - 300);
     let mut text = format!(
         "*Payload* · sha256 `{}…`\n{}",
-        esc.payload_sha256.get(..16).unwrap_or(&esc.payload_sha256),
+        sha.get(..16).unwrap_or(sha),
         cut.text
     );
     if cut.omitted > 0 {
@@ -275,8 +288,8 @@ fn payload(esc: &Escalation) -> Option<String> {
     Some(text)
 }
 
-fn activity(esc: &Escalation) -> Option<String> {
-    let items = &esc.request.context.recent_activity;
+fn activity(m: &Msg<'_>) -> Option<String> {
+    let items = m.view.request.recent_activity;
     let lines = items.iter().map(|a| {
         let at = a.at.map(|t| format!("{} ", date(t))).unwrap_or_default();
         format!("• {at}{}", escape_within(&one_line(&a.summary), SHORT).text)
@@ -284,8 +297,8 @@ fn activity(esc: &Escalation) -> Option<String> {
     bullets("*Recent activity*", lines, items.len())
 }
 
-fn evidence(esc: &Escalation) -> Option<String> {
-    let items = &esc.request.context.evidence;
+fn evidence(m: &Msg<'_>) -> Option<String> {
+    let items = m.view.request.evidence;
     let lines = items
         .iter()
         .map(|e| format!("• {}", mrkdwn::link(&e.url, &e.label, SHORT)));
@@ -316,32 +329,38 @@ fn bullets(title: &str, lines: impl Iterator<Item = String>, total: usize) -> Op
 
 /// Where the stage stands: quorum, who approved, who is still awaited, the SLA, earlier stages.
 /// A channel post mentions the awaited reviewers, so Slack notifies them; a DM names them.
-fn progress(v: &View<'_>, stage: usize, mentions: bool) -> String {
-    let esc = v.esc;
-    let (Some(state), Some(spec)) = (esc.stages.get(stage), esc.workflow.stages.get(stage)) else {
+fn progress(m: &Msg<'_>, stage: usize, mentions: bool) -> String {
+    let esc = m.view.esc;
+    let Some(st) = m.view.stage(stage) else {
         return String::new();
     };
-    let needed = spec.required_approvals;
     let mut lines = vec![format!(
-        "*Stage {} of {} · {}* — needs {needed} approval{}",
-        stage + 1,
+        "*Stage {} of {} · {}* — needs {} {}",
+        st.number(),
         esc.stages.len(),
-        escape(&spec.name),
-        if needed == 1 { "" } else { "s" }
+        escape(st.name),
+        st.required,
+        plural("approval", st.required)
     )];
-    let approvals: Vec<String> = state.approvals().map(|vote| approver(v, vote)).collect();
-    lines.push(if approvals.is_empty() {
+    lines.push(if st.approvals.is_empty() {
         ":white_circle: No approvals yet.".to_owned()
     } else {
-        format!(":white_check_mark: Approved by {}", approvals.join(", "))
+        format!(
+            ":white_check_mark: Approved by {}",
+            approvers(&st.approvals)
+        )
     });
-    let waiting: Vec<String> = eligibility::eligible(esc, v.dir)
+    let waiting: Vec<String> = m
+        .view
+        .current()
+        .and_then(|c| c.awaiting.as_ref())
+        .map_or(&[][..], Vec::as_slice)
         .iter()
-        .map(|r| {
+        .map(|p| {
             if mentions {
-                mention(v, r)
+                mention(m, p)
             } else {
-                escape(&reviewer_name(v.config, r.as_str()))
+                escape(&p.name)
             }
         })
         .collect();
@@ -351,40 +370,45 @@ fn progress(v: &View<'_>, stage: usize, mentions: bool) -> String {
             name_list(&waiting)
         ));
     }
-    if let Some(sla) = state.sla_deadline {
-        let past = if state.status == StageStatus::Escalated {
+    if let Some(sla) = st.sla_deadline {
+        let past = if st.is_escalated() {
             " — *past its SLA, escalated*"
         } else {
             ""
         };
         lines.push(format!(":alarm_clock: SLA {}{past}", date(sla)));
     }
-    lines.extend(earlier_stages(v, stage));
+    lines.extend(earlier_stages(m, stage));
     lines.join("\n")
 }
 
-fn earlier_stages(v: &View<'_>, stage: usize) -> Vec<String> {
-    let esc = v.esc;
-    (0..stage)
-        .filter(|i| esc.stages[*i].status == StageStatus::Approved)
-        .map(|i| {
-            let names: Vec<String> = esc.stages[i].approvals().map(|x| approver(v, x)).collect();
+fn earlier_stages(m: &Msg<'_>, stage: usize) -> Vec<String> {
+    m.view.stages[..stage.min(m.view.stages.len())]
+        .iter()
+        .filter(|s| s.status == StageStatus::Approved)
+        .map(|s| {
             format!(
                 ":ballot_box_with_check: Stage {} · {} approved by {}",
-                i + 1,
-                escape(&esc.workflow.stages[i].name),
-                names.join(", ")
+                s.number(),
+                escape(s.name),
+                approvers(&s.approvals)
             )
         })
         .collect()
 }
 
-fn approver(v: &View<'_>, vote: &crate::domain::Vote) -> String {
-    let name = escape(&reviewer_name(v.config, vote.reviewer.as_str()));
-    if vote.conditions.is_empty() {
+/// `Alice, Bob (conditions: Canary)`: approvers' names, escaped, with their conditions.
+fn approvers(approvals: &[Approval<'_>]) -> String {
+    let names: Vec<String> = approvals.iter().map(approver).collect();
+    names.join(", ")
+}
+
+fn approver(a: &Approval<'_>) -> String {
+    let name = escape(&a.reviewer.name);
+    if a.conditions.is_empty() {
         return name;
     }
-    let conditions: Vec<String> = vote
+    let conditions: Vec<String> = a
         .conditions
         .iter()
         .map(|c| escape_within(&one_line(c), 120).text)
@@ -403,61 +427,39 @@ fn name_list(names: &[String]) -> String {
 }
 
 /// `<@U…>` when the reviewer's Slack id is known, else their configured name.
-fn mention(v: &View<'_>, reviewer: &ReviewerId) -> String {
-    let configured = v
+fn mention(m: &Msg<'_>, reviewer: &Person) -> String {
+    let configured = m
         .config
-        .reviewer(reviewer.as_str())
+        .reviewer(reviewer.id.as_str())
         .and_then(|r| r.slack_user.clone());
-    match configured.or_else(|| v.slack_ids.get(reviewer.as_str()).cloned()) {
+    match configured.or_else(|| m.slack_ids.get(reviewer.id.as_str()).cloned()) {
         Some(id) if id.chars().all(|c| c.is_ascii_alphanumeric()) => format!("<@{id}>"),
-        _ => escape(&reviewer_name(v.config, reviewer.as_str())),
+        _ => escape(&reviewer.name),
     }
 }
 
-fn reviewer_name(config: &Config, id: &str) -> String {
-    config
-        .reviewer(id)
-        .map_or_else(|| id.to_owned(), |r| r.name.clone())
-}
-
-/// Who decided: a reviewer's name, or the agent's.
-fn decider_name(config: &Config, who: &Decider) -> String {
-    match who {
-        Decider::Agent(agent) => config
-            .agent(agent.as_str())
-            .map_or_else(|| agent.to_string(), |a| a.name.clone()),
-        Decider::Reviewer(id) => reviewer_name(config, id.as_str()),
-    }
-}
-
-fn recent_decisions(v: &View<'_>) -> Vec<String> {
-    let others: Vec<&Escalation> = v
-        .recent
-        .iter()
-        .filter(|e| e.id != v.esc.id)
-        .take(RECENT)
-        .collect();
-    if others.is_empty() {
+fn recent_decisions(m: &Msg<'_>) -> Vec<String> {
+    if m.view.recent.is_empty() {
         return vec!["_No earlier decisions for this intent._".to_owned()];
     }
     let mut items = vec!["*Recent decisions for this intent:*".to_owned()];
-    items.extend(others.iter().filter_map(|e| {
-        let d = e.decision.as_ref()?;
-        let by = decided_by(v, d);
-        Some(format!(
-            "{} {} {}{by}",
+    items.extend(m.view.recent.iter().map(|r| {
+        let d = &r.decision;
+        format!(
+            "{} {} {}{}",
             outcome_emoji(d.outcome),
-            outcome_word(d.outcome).to_lowercase(),
-            date(d.decided_at)
-        ))
+            d.word.to_lowercase(),
+            date(d.at),
+            decided_by(d)
+        )
     }));
     items
 }
 
 /// The viewer's own vote at this stage, if they cast one.
-fn own_vote(v: &View<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> {
-    let vote = v
-        .esc
+fn own_vote(m: &Msg<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> {
+    let esc = m.view.esc;
+    let vote = esc
         .stages
         .get(stage)?
         .votes
@@ -481,7 +483,7 @@ fn own_vote(v: &View<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String>
             escape_within(&one_line(comment), 1000).text
         ));
     }
-    if v.esc.is_pending() {
+    if esc.is_pending() {
         text.push_str("\n_Waiting for the other reviewers._");
     }
     Some(text)
@@ -541,56 +543,45 @@ fn button(
         .into()
 }
 
-fn closed_note(v: &View<'_>, s: &Scope) -> String {
-    let esc = v.esc;
+fn closed_note(m: &Msg<'_>, s: &Scope) -> String {
+    let esc = m.view.esc;
     let same_round = esc
         .stages
         .get(s.opening.stage)
         .is_some_and(|st| st.round == s.opening.round);
-    let stage = esc.stages.get(s.opening.stage);
-    let mut text = match stage {
-        Some(st) if same_round && st.status == StageStatus::Approved => {
-            let names: Vec<String> = st.approvals().map(|x| approver(v, x)).collect();
-            format!(
-                ":white_check_mark: *Stage {} approved* by {}. Nothing more is needed from you here.",
-                s.opening.stage + 1,
-                names.join(", ")
-            )
-        }
+    let mut text = match m.view.stage(s.opening.stage) {
+        Some(st) if same_round && st.status == StageStatus::Approved => format!(
+            ":white_check_mark: *Stage {} approved* by {}. Nothing more is needed from you here.",
+            st.number(),
+            approvers(&st.approvals)
+        ),
         _ => ":leftwards_arrow_with_hook: *This round is closed*: the request was sent back to an earlier stage or reopened. If your review is needed again, you will get a new message.".to_owned(),
     };
-    if let Some(spec) = esc.workflow.stages.get(esc.current_stage) {
+    if let Some(current) = m.view.current() {
         text.push_str(&format!(
             "\nNow at stage {} of {} · {}.",
-            esc.current_stage + 1,
+            current.number(),
             esc.stages.len(),
-            escape(&spec.name)
+            escape(current.name)
         ));
     }
     text
 }
 
 /// " by Alice, Bob" (escaped), or nothing for a decision no person made (a timeout).
-fn decided_by(v: &View<'_>, d: &Decision) -> String {
-    let names: Vec<String> = d
-        .decided_by
-        .iter()
-        .map(|w| escape(&decider_name(v.config, w)))
-        .collect();
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!(" by {}", names.join(", "))
-    }
+fn decided_by(d: &DecisionView<'_>) -> String {
+    d.deciders()
+        .map(|names| format!(" by {}", escape(&names)))
+        .unwrap_or_default()
 }
 
-fn outcome(v: &View<'_>, d: &Decision) -> String {
-    let by = decided_by(v, d);
+fn outcome(d: &DecisionView<'_>) -> String {
     let mut text = format!(
-        "{} *{}* {}{by}",
+        "{} *{}* {}{}",
         outcome_emoji(d.outcome),
-        outcome_word(d.outcome),
-        date(d.decided_at)
+        d.word,
+        date(d.at),
+        decided_by(d)
     );
     if !d.conditions.is_empty() {
         let lines = d
@@ -602,7 +593,7 @@ fn outcome(v: &View<'_>, d: &Decision) -> String {
             text.push_str(&list);
         }
     }
-    if let Some(reason) = &d.reason {
+    if let Some(reason) = d.reason {
         text.push_str(&format!(
             "\n*Reason:* {}",
             escape_within(reason, SECTION_TEXT / 2).text
@@ -618,15 +609,6 @@ fn footer(esc: &Escalation) -> SlackBlock {
         escape(&esc.workflow.id),
         esc.payload_sha256.get(..16).unwrap_or(&esc.payload_sha256)
     )])
-}
-
-pub fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Approved => "Approved",
-        Outcome::Denied => "Denied",
-        Outcome::Expired => "Expired",
-        Outcome::Cancelled => "Cancelled",
-    }
 }
 
 fn outcome_emoji(o: Outcome) -> &'static str {
