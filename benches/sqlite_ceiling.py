@@ -1,61 +1,39 @@
 """Cross-check of the benchmark's SQLite ceiling (benches/countersign/ceilings.rs) with
 Python's own sqlite3 module: one connection, one 2,048-byte TEXT row per
-BEGIN IMMEDIATE ... COMMIT, back to back, in WAL mode with synchronous=FULL.
+BEGIN IMMEDIATE ... COMMIT, back to back, with the same pragmas (WAL,
+synchronous=FULL, the writer's cache size, SQLite's automatic checkpoints).
 
-    python3 benches/sqlite_ceiling.py [COMMITS] [writer|bare] [DIR]
+    python3 benches/sqlite_ceiling.py [COMMITS] [DIR]
 
-`writer` (the default) sets the pragmas of the service's writer connection and runs a
-PASSIVE checkpoint every 100 ms on a second connection, as the Rust ceiling does.
-`bare` keeps SQLite's own automatic checkpoints (every 1,000 WAL pages, inside the
-commit that crosses them). DIR is where the database goes (default: the system temp
-directory, where the benchmark puts its own): use the same disk as the benchmark.
+DIR is where the database goes (default: the system temp directory, where the
+benchmark puts its own): use the same disk as the benchmark.
 """
 
 import os
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 
 ROW_BYTES = 2048
-WRITER_PRAGMAS = [
+PRAGMAS = [
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = FULL",
     "PRAGMA foreign_keys = ON",
     "PRAGMA busy_timeout = 5000",
-    "PRAGMA wal_autocheckpoint = 0",
     "PRAGMA journal_size_limit = 67108864",
     "PRAGMA cache_size = -16384",
 ]
-BARE_PRAGMAS = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
-
-
-def checkpoints(path, stop):
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA busy_timeout = 100")
-    while not stop.wait(0.1):
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    conn.close()
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    mode = sys.argv[2] if len(sys.argv) > 2 else "writer"
-    if mode not in ("writer", "bare"):
-        sys.exit(f"mode must be writer or bare, not {mode!r}")
-    with tempfile.TemporaryDirectory(dir=sys.argv[3] if len(sys.argv) > 3 else None) as d:
-        path = os.path.join(d, "ceiling.db")
+    with tempfile.TemporaryDirectory(dir=sys.argv[2] if len(sys.argv) > 2 else None) as d:
         # isolation_level=None: the module sends our BEGIN/COMMIT and none of its own.
-        db = sqlite3.connect(path, isolation_level=None)
-        for pragma in WRITER_PRAGMAS if mode == "writer" else BARE_PRAGMAS:
+        db = sqlite3.connect(os.path.join(d, "ceiling.db"), isolation_level=None)
+        for pragma in PRAGMAS:
             db.execute(pragma).fetchall()
         db.execute("CREATE TABLE ceiling (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT")
-        stop = threading.Event()
-        checkpointer = threading.Thread(target=checkpoints, args=(path, stop))
-        if mode == "writer":
-            checkpointer.start()
         body = "x" * ROW_BYTES
         latencies = []
         start = time.perf_counter()
@@ -66,9 +44,6 @@ def main():
             db.execute("COMMIT")
             latencies.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - start
-        stop.set()
-        if mode == "writer":
-            checkpointer.join()
         db.close()
     latencies.sort()
 
@@ -77,7 +52,7 @@ def main():
         return latencies[min(max(-(-p * n // 100), 1), n) - 1] * 1e3
 
     print(
-        f"python sqlite3 {sqlite3.sqlite_version}, {mode}: {n} commits of {ROW_BYTES}-byte rows, "
+        f"python sqlite3 {sqlite3.sqlite_version}: {n} commits of {ROW_BYTES}-byte rows, "
         f"{n / elapsed:.0f} rows/s, commit p50 {ms(50):.2f} ms, p99 {ms(99):.2f} ms, "
         f"max {latencies[-1] * 1e3:.1f} ms"
     )

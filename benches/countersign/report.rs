@@ -237,7 +237,7 @@ fn details(o: &mut String, f: &Figures) {
         if let Some(run) = &f.sqlite {
             let _ = writeln!(
                 o,
-                "| SQLite C API, one connection, prepared `BEGIN IMMEDIATE; INSERT` one {}-byte row`; COMMIT`, writer's pragmas | 1 | {} |",
+                "| SQLite C API, one connection, writer's pragmas: prepared `BEGIN IMMEDIATE; INSERT; COMMIT`, one {}-byte row each | 1 | {} |",
                 crate::ceilings::ROW_BYTES,
                 timing(run, " rows/s")
             );
