@@ -4,6 +4,7 @@
 //! `cargo bench --bench countersign` (release profile). Sizes: see `settings.rs`;
 //! `CS_BENCH_QUICK=1` for a smoke run, `CS_BENCH_ONLY=intake,timers` for some sections.
 
+mod capi;
 mod ceilings;
 mod growth;
 mod idle;
@@ -52,16 +53,16 @@ async fn run(s: &Settings) -> Figures {
     let peer = Peer::start().await;
 
     if s.runs("ceilings") {
-        for c in [1, 16] {
-            let run = ceilings::sqlite(dir.path(), s.ceiling_sqlite_tx, c).await;
-            progress(&format!(
-                "sqlite ceiling c{c}: {:.0} tx/s, commit p99 {:.2} ms max {:.1} ms",
-                run.rate(),
-                run.stats().p99,
-                run.stats().max
-            ));
-            f.sqlite.push((c, run));
-        }
+        let run = ceilings::sqlite(dir.path(), s.ceiling_sqlite_tx).await;
+        progress(&format!(
+            "sqlite ceiling: {:.0} rows/s ({} B rows), commit p50 {:.2} ms p99 {:.2} ms max {:.1} ms",
+            run.rate(),
+            ceilings::ROW_BYTES,
+            run.stats().p50,
+            run.stats().p99,
+            run.stats().max
+        ));
+        f.sqlite = Some(run);
         for c in [16, 64] {
             let run = ceilings::http(dir.path(), c, s.ceiling_http_requests).await;
             progress(&format!("http ceiling c{c}: {:.0} req/s", run.rate()));

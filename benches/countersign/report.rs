@@ -19,8 +19,8 @@ pub struct Figures {
     pub date: String,
     pub duration: std::time::Duration,
     pub busy: Vec<String>,
-    /// One-row transactions, by writer concurrency.
-    pub sqlite: Vec<(usize, Run)>,
+    /// Durable one-row commits, back to back on one connection (`ceilings::sqlite`).
+    pub sqlite: Option<Run>,
     pub http: Vec<(usize, Run)>,
     pub intake: Vec<(usize, Run)>,
     pub open_loop: Option<(f64, Run)>,
@@ -32,10 +32,10 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// The best one-row-transaction rate measured at any writer concurrency: the
-    /// machine's ceiling, so a ratio to it is never flattered by a slow sample.
+    /// Rows per second this machine commits durably one at a time, with nothing between
+    /// the loop and SQLite: every intake rate is stated as a share of it.
     fn sqlite_ceiling(&self) -> Option<f64> {
-        self.sqlite.iter().map(|(_, r)| r.rate()).reduce(f64::max)
+        self.sqlite.as_ref().map(Run::rate)
     }
 
     fn intake_at(&self, c: usize) -> Option<&Run> {
@@ -96,7 +96,7 @@ fn render(s: &Settings, f: &Figures) -> String {
     );
     let _ = writeln!(
         o,
-        "- **Durability**: `journal_mode=WAL`, `synchronous=FULL` (opened by `Store::open`, as in production)\n"
+        "- **Durability**: `journal_mode=WAL`, `synchronous=FULL` (the service opens its database with `Store::open`, as in production; the SQLite ceiling sets the same pragmas as its writer)\n"
     );
 
     ratios(&mut o, f);
@@ -116,22 +116,21 @@ fn ratios(o: &mut String, f: &Figures) {
         };
         let _ = writeln!(o, "| {what} | {measured} | {target} | {met} |");
     };
-    if let (Some(ceil), Some(c16)) = (f.sqlite_ceiling(), f.intake_at(16)) {
-        let r = c16.rate() / ceil;
-        row(
-            "intake at concurrency 16 ÷ SQLite one-row-transaction ceiling",
-            pct(r),
-            "≥ 50 %",
-            Some(r >= 0.5),
-        );
-    }
-    if let (Some(ceil), Some(c64)) = (f.sqlite_ceiling(), f.intake_at(64)) {
-        row(
-            "intake at concurrency 64 ÷ SQLite ceiling",
-            pct(c64.rate() / ceil),
-            "",
-            None,
-        );
+    if let Some(ceil) = f.sqlite_ceiling() {
+        // Group commit lets concurrent intake pass the one-row rate; at concurrency 1
+        // each request is its own commit, so that ratio is the per-request overhead.
+        for (c, target) in [(1, None), (16, Some(0.5)), (64, None)] {
+            let Some(run) = f.intake_at(c) else {
+                continue;
+            };
+            let r = run.rate() / ceil;
+            row(
+                &format!("intake at concurrency {c} ÷ SQLite one-row commit ceiling"),
+                pct(r),
+                target.map_or("", |_| "≥ 50 %"),
+                target.map(|t| r >= t),
+            );
+        }
     }
     if let Some((rate, run)) = &f.open_loop {
         let st = run.stats();
@@ -232,14 +231,15 @@ fn ratios(o: &mut String, f: &Figures) {
 }
 
 fn details(o: &mut String, f: &Figures) {
-    if !f.sqlite.is_empty() || !f.http.is_empty() {
+    if f.sqlite.is_some() || !f.http.is_empty() {
         let _ = writeln!(o, "### Ceilings\n");
         head(o, &["ceiling", "concurrency", "rate", "p50", "p99", "max"]);
-        for (c, run) in &f.sqlite {
+        if let Some(run) = &f.sqlite {
             let _ = writeln!(
                 o,
-                "| SQLite, one ~2 KiB row per `BEGIN IMMEDIATE` transaction | {c} | {} |",
-                timing(run, " tx/s")
+                "| SQLite C API, one connection, writer's pragmas: prepared `BEGIN IMMEDIATE; INSERT; COMMIT`, one {}-byte row each | 1 | {} |",
+                crate::ceilings::ROW_BYTES,
+                timing(run, " rows/s")
             );
         }
         for (c, run) in &f.http {
