@@ -11,7 +11,6 @@ use crate::domain::{Escalation, Refusal, Time, Vote, VoteChannel, VoteChoice, el
 use crate::notify::email::{render, view};
 use crate::service::ApplyError;
 use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
-use crate::store;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Extension, Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -447,12 +446,11 @@ async fn confirm_page(
     error: Option<&str>,
     now: Time,
 ) -> Page {
-    let recent = store::escalations::recent_decisions(
-        &state.service.store.pool,
-        &link.esc.request.intent,
-        view::RECENT_DECISIONS as u32 + 1,
-    )
-    .await
+    let recent = state
+        .service
+        .store
+        .recent_decisions(&link.esc.request.intent, view::RECENT_DECISIONS as u32 + 1)
+        .await
     .unwrap_or_else(|e| {
         tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
         Vec::new()

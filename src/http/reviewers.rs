@@ -6,7 +6,6 @@ use super::extract::{AuthReviewer, json_body, raw_body};
 use crate::domain::engine::{Event, VoteInput};
 use crate::domain::status::status_document;
 use crate::domain::{Escalation, EscalationId, VoteChannel, VoteChoice};
-use crate::store;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -28,12 +27,11 @@ async fn pending(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,
 ) -> Result<Json<Value>, AppError> {
-    let list = store::escalations::pending_for_reviewer(
-        &state.service.store.pool,
-        &reviewer.id,
-        PENDING_LIMIT,
-    )
-    .await?;
+    let list = state
+        .service
+        .store
+        .pending_for_reviewer(&reviewer.id, PENDING_LIMIT)
+        .await?;
     let docs: Vec<Value> = list.iter().map(|e| review_document(&state, e)).collect();
     Ok(Json(Value::Array(docs)))
 }

@@ -1,11 +1,10 @@
 //! Applying events (votes, timer ticks, cancels) to stored escalations: concurrent events
 //! share a transaction (group commit), and the timer worker ticks a whole batch in one.
 
-use super::write::{self, StepRows};
 use super::{Service, Write};
 use crate::domain::engine::{self, Event};
 use crate::domain::{AuditRecord, Effect, Escalation, EscalationId, Refusal, Step, Time};
-use crate::store::{self, StoreError, Tx};
+use crate::store::{self, StepRows, StoreError, WriteTx};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
@@ -90,14 +89,6 @@ impl Service {
         })
     }
 
-    /// Ticks every escalation in `ids` in ONE transaction — a thousand timeouts falling
-    /// due together cost one commit (one fsync), not a thousand. Repeated ids are ticked
-    /// once (a tick is idempotent). A store error fails them all.
-    pub async fn tick_all(&self, ids: &[EscalationId]) -> Result<Applied, StoreError> {
-        let prepared = self.prepare_ticks(ids, self.now()).await?;
-        self.commit_ticks(prepared).await
-    }
-
     /// Works out ticks at `now` on states read from the pool and encodes their rows, with
     /// no transaction held, so the timer worker can prepare one batch while the previous
     /// one commits. [`Service::commit_ticks`] checks nothing moved in between.
@@ -108,9 +99,7 @@ impl Service {
     ) -> Result<PreparedTicks, StoreError> {
         let mut seen = HashSet::new();
         let ids: Vec<EscalationId> = ids.iter().filter(|id| seen.insert(*id)).cloned().collect();
-        let mut conn = self.store.pool.acquire().await?;
-        let mut states = by_id(store::escalations::get_many(&mut conn, &ids).await?);
-        drop(conn);
+        let mut states = by_id(self.store.escalations(&ids).await?);
         let ticks = ids
             .into_iter()
             .map(|id| {
@@ -130,14 +119,14 @@ impl Service {
         let PreparedTicks { now, mut ticks } = prepared;
         let mut tx = self.store.begin().await?;
         let ids: Vec<EscalationId> = ticks.iter().map(|(id, _, _)| id.clone()).collect();
-        let current = store::escalations::revisions(&mut tx, &ids).await?;
+        let current = tx.revisions(&ids).await?;
         let stale: Vec<EscalationId> = ticks
             .iter()
             .filter(|(id, seen, _)| current.get(id) != seen.as_ref())
             .map(|(id, _, _)| id.clone())
             .collect();
         if !stale.is_empty() {
-            let mut fresh = by_id(store::escalations::get_many(&mut tx, &stale).await?);
+            let mut fresh = by_id(tx.escalations(&stale).await?);
             for (id, _, outcome) in &mut ticks {
                 if stale.contains(id) {
                     *outcome = self.tick(fresh.remove(id), now)?;
@@ -200,7 +189,7 @@ impl Service {
     async fn apply_all(&self, events: Vec<(EscalationId, Event)>) -> Result<Applied, StoreError> {
         let mut tx = self.store.begin().await?;
         let ids: Vec<EscalationId> = events.iter().map(|(id, _)| id.clone()).collect();
-        let mut current = by_id(store::escalations::get_many(&mut tx, &ids).await?);
+        let mut current = by_id(tx.escalations(&ids).await?);
         let now = self.now();
         let outcomes = events
             .into_iter()
@@ -240,7 +229,7 @@ impl Service {
                 let rows = self.encode(&Write {
                     step: &step,
                     now,
-                    is_new: false,
+                    base: Some(current.revision),
                 })?;
                 Outcome::Changed {
                     step,
@@ -264,7 +253,7 @@ impl Service {
     /// Writes the outcomes in `tx`, commits, then wakes whoever waits on them.
     async fn write(
         &self,
-        mut tx: Tx,
+        mut tx: WriteTx,
         outcomes: Vec<(EscalationId, Outcome)>,
         now: Time,
     ) -> Result<Applied, StoreError> {
@@ -275,7 +264,7 @@ impl Service {
                 _ => None,
             })
             .collect();
-        write::write_rows(&mut tx, &rows).await?;
+        tx.write_steps(&rows).await?;
         let rearm: Vec<_> = outcomes
             .iter()
             .filter_map(|(id, o)| match o {
@@ -285,9 +274,8 @@ impl Service {
                 _ => None,
             })
             .collect();
-        let rearm_ids: Vec<&EscalationId> = rearm.iter().map(|(id, _)| *id).collect();
         let rearm: Vec<_> = rearm.iter().map(|(id, t)| (*id, t.as_slice())).collect();
-        store::timers::replace(&mut tx, &rearm_ids, &rearm).await?;
+        tx.rearm_timers(&rearm).await?;
         let refused: Vec<_> = outcomes
             .iter()
             .filter_map(|(id, o)| match o {
@@ -302,10 +290,10 @@ impl Service {
                 _ => None,
             })
             .collect();
-        store::audit::append_all(&mut tx, &refused).await?;
+        tx.append_audit(&refused).await?;
         // With nothing written (a refusal without audit, an unchanged vote) the commit
         // writes nothing: SQLite adds no WAL frame for an empty transaction.
-        self.store.commit(tx).await?;
+        tx.commit().await?;
         Ok(outcomes
             .into_iter()
             .map(|(id, outcome)| {
@@ -334,10 +322,4 @@ impl Service {
 
 fn by_id(escalations: Vec<Escalation>) -> HashMap<EscalationId, Escalation> {
     escalations.into_iter().map(|e| (e.id.clone(), e)).collect()
-}
-
-impl From<sqlx::Error> for ApplyError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
 }

@@ -2,7 +2,6 @@
 //! concurrent intakes share one transaction (one fsync) and each is acknowledged only
 //! once that transaction is durable.
 
-use super::write::{self, StepRows};
 use super::{Service, Write};
 use crate::config::{AgentConfig, RateLimitConfig};
 use crate::domain::callback_target::{self, Verdict};
@@ -11,7 +10,7 @@ use crate::domain::{
     AgentId, Escalation, EscalationId, EscalationRequest, Step, Time, ValidationError,
 };
 use crate::notify::callback_guard;
-use crate::store::{self, StoreError};
+use crate::store::{StepRows, StoreError};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 
@@ -144,7 +143,7 @@ impl Service {
             .filter_map(|(agent, key, _)| Some((agent, key.as_deref()?)))
             .collect();
         let mut known: HashMap<(AgentId, String), Escalation> =
-            store::escalations::find_by_idempotency_keys(&mut tx, &keys)
+            tx.by_idempotency_keys(&keys)
                 .await?
                 .into_iter()
                 .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
@@ -165,7 +164,7 @@ impl Service {
             let count = match open.get_mut(agent) {
                 Some(n) => n,
                 None => {
-                    let n = store::escalations::count_open_for_agent(&mut tx, agent).await?;
+                    let n = tx.open_count(agent).await?;
                     open.entry(agent.clone()).or_insert(n)
                 }
             };
@@ -181,8 +180,8 @@ impl Service {
             }
             slots.push(Slot::New);
         }
-        write::write_rows(&mut tx, &rows).await?;
-        self.store.commit(tx).await?;
+        tx.write_steps(&rows).await?;
+        tx.commit().await?;
         Ok(slots)
     }
 
@@ -270,14 +269,8 @@ impl Service {
         let rows = self.encode(&Write {
             step: &step,
             now,
-            is_new: true,
+            base: None,
         })?;
         Ok(Planned::Created(Box::new((step, rows))))
-    }
-}
-
-impl From<sqlx::Error> for IntakeError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
     }
 }
