@@ -4,31 +4,37 @@
 
 use crate::load::{self, Run};
 use crate::stack::{self, Peers};
-use countersign::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Commits `n` transactions of one ~2 KiB row each (the size of an escalation row),
-/// `BEGIN IMMEDIATE … COMMIT`, through `Store::open` (WAL, synchronous=FULL) and sqlx.
+/// `BEGIN IMMEDIATE … COMMIT`, with the production pragmas (WAL, synchronous=FULL) and sqlx.
 /// Each commit's latency is the disk's fsync as the service sees it: its tail bounds
 /// the tail of every durable answer.
 pub async fn sqlite(dir: &std::path::Path, n: usize, concurrency: usize) -> Run {
     let path = dir.join(format!("ceiling-{concurrency}.db"));
-    let store = Store::open(&format!("sqlite://{}", path.display()))
+    // The store keeps its connections private: the same pragmas on a pool of one.
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+    let store = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await
         .expect("open");
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS ceiling (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT",
     )
-    .execute(&store.pool)
+    .execute(&store)
     .await
     .expect("create");
     let body: Arc<str> = "x".repeat(2048).into();
-    let store = Arc::new(store);
     load::closed(concurrency, n, Duration::from_secs(120), move |_| {
         let (store, body) = (store.clone(), body.clone());
         async move {
-            let mut tx = store.begin().await.expect("begin");
+            let mut tx = store.begin_with("BEGIN IMMEDIATE").await.expect("begin");
             sqlx::query("INSERT INTO ceiling (body) VALUES (?)")
                 .bind(&*body)
                 .execute(&mut *tx)

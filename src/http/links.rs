@@ -451,10 +451,10 @@ async fn confirm_page(
         .store
         .recent_decisions(&link.esc.request.intent, view::RECENT_DECISIONS as u32 + 1)
         .await
-    .unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
-        Vec::new()
-    });
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
+            Vec::new()
+        });
     let action = link.claims.action;
     let offered: Vec<Value> = link
         .esc

@@ -142,12 +142,12 @@ impl Service {
             .iter()
             .filter_map(|(agent, key, _)| Some((agent, key.as_deref()?)))
             .collect();
-        let mut known: HashMap<(AgentId, String), Escalation> =
-            tx.by_idempotency_keys(&keys)
-                .await?
-                .into_iter()
-                .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
-                .collect();
+        let mut known: HashMap<(AgentId, String), Escalation> = tx
+            .by_idempotency_keys(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
+            .collect();
         let mut open: HashMap<AgentId, u64> = HashMap::new();
         let mut slots = Vec::with_capacity(jobs.len());
         let mut rows: Vec<&StepRows> = Vec::new();

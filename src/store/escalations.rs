@@ -169,7 +169,10 @@ pub(super) async fn get_many(
 
 /// The current revision of each of these escalations, to check that work done on an
 /// earlier snapshot still applies.
-pub(super) async fn revisions(tx: &mut Tx, ids: &[EscalationId]) -> Result<HashMap<EscalationId, u32>> {
+pub(super) async fn revisions(
+    tx: &mut Tx,
+    ids: &[EscalationId],
+) -> Result<HashMap<EscalationId, u32>> {
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in batch::chunks(ids) {
         let mut q = batch::query(by_ids_sql("id, revision", chunk.len()));
@@ -249,7 +252,11 @@ pub(super) async fn pending_for_reviewer(
 }
 
 /// The latest decided escalations with this intent, newest first, for reviewers' context.
-pub(super) async fn recent_decisions<'e, E>(db: E, intent: &str, limit: u32) -> Result<Vec<Escalation>>
+pub(super) async fn recent_decisions<'e, E>(
+    db: E,
+    intent: &str,
+    limit: u32,
+) -> Result<Vec<Escalation>>
 where
     E: Executor<'e, Database = Sqlite>,
 {

@@ -86,10 +86,12 @@ impl From<sqlx::Error> for StoreError {
                 .code()
                 .and_then(|c| c.parse::<i32>().ok())
                 .is_some_and(|c| TRANSIENT_CODES.contains(&(c & 0xff))),
-            // No connection in time, or the pool is shut: the same request can succeed
-            // later. (A crashed connection thread is a bug, reported as such, not a
-            // storage condition.)
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            // No connection in time, the pool shut, or a connection's thread gone (the
+            // pool opens another): the same request can succeed later.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Io(_) => true,
             _ => false,
         };
         if transient {

@@ -75,7 +75,10 @@ impl Store {
     }
 
     /// The (reviewer, email) pairs a Slack user id was resolved to (normally at most one).
-    pub async fn reviewers_for_slack_user(&self, slack_user: &str) -> Result<Vec<(String, String)>> {
+    pub async fn reviewers_for_slack_user(
+        &self,
+        slack_user: &str,
+    ) -> Result<Vec<(String, String)>> {
         slack::reviewers_for_user(&self.readers, slack_user).await
     }
 

@@ -59,7 +59,10 @@ async fn record_message(tx: &mut Tx, m: &NewMessage<'_>, now: Time) -> Result<()
 }
 
 /// The message an outbox item already posted, if any.
-pub(super) async fn message_for_item(pool: &SqlitePool, item_id: &str) -> Result<Option<MessageRef>> {
+pub(super) async fn message_for_item(
+    pool: &SqlitePool,
+    item_id: &str,
+) -> Result<Option<MessageRef>> {
     Ok(sqlx::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE item_id = ?",
@@ -161,7 +164,12 @@ impl Store {
     }
 
     /// Remembers what a message now shows, after a successful `chat.update`.
-    pub async fn slack_message_updated(&self, id: i64, content_hash: &str, now: Time) -> Result<()> {
+    pub async fn slack_message_updated(
+        &self,
+        id: i64,
+        content_hash: &str,
+        now: Time,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         mark_updated(tx.tx(), id, content_hash, now).await?;
         tx.commit().await

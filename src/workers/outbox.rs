@@ -9,8 +9,8 @@
 use crate::domain::{AuditRecord, Time};
 use crate::notify::{Delivery, backoff};
 use crate::service::Service;
-use crate::store::outbox::{Claim, Item};
 use crate::store;
+use crate::store::outbox::{Claim, Item};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::LazyLock;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 async fn escalation_count(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
-        .fetch_one(&app.service.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap()
 }

@@ -305,12 +305,9 @@ async fn who(slack: &Slack, user: &str, deadline: Instant) -> Result<Option<Revi
         return Ok(Some(r.clone()));
     }
     let db = &slack.service.store;
-    let cached = db
-        .reviewers_for_slack_user(user)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the Slack user cache failed");
-        })?;
+    let cached = db.reviewers_for_slack_user(user).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the Slack user cache failed");
+    })?;
     // Only while the config still has that email and no explicit slack_user.
     let found = cached.iter().find_map(|(id, email)| {
         config

@@ -165,7 +165,7 @@ impl EmailChannel {
         let recent = (self.store)
             .recent_decisions(&esc.request.intent, view::RECENT_DECISIONS as u32 + 1)
             .await
-        .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
+            .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
         let context = self.request_context(esc, reviewer, invite, &recent, now);
         Ok((message::request_subject(&esc.request), "request", context))
     }

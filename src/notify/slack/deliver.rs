@@ -175,7 +175,10 @@ impl SlackChannel {
         esc: &Escalation,
     ) -> Result<(Vec<Escalation>, HashMap<String, String>), ApiError> {
         let limit = blocks::RECENT as u32 + 1; // this escalation may be among them
-        let recent = self.store.recent_decisions(&esc.request.intent, limit).await?;
+        let recent = self
+            .store
+            .recent_decisions(&esc.request.intent, limit)
+            .await?;
         let ids = self.store.slack_users().await?.into_iter().collect();
         Ok((recent, ids))
     }
