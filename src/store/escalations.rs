@@ -51,7 +51,7 @@ pub(super) fn idempotency_sql(n: usize) -> String {
 /// An escalation as stored: the columns queries filter on and the encoded aggregate.
 /// Encoding is CPU work done before the write transaction, not while holding it.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(super) struct Record {
     pub id: EscalationId,
     agent_id: String,
     idempotency_key: Option<String>,
@@ -67,7 +67,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn encode(e: &Escalation, base: Option<u32>) -> Result<Self> {
+    pub(super) fn encode(e: &Escalation, base: Option<u32>) -> Result<Self> {
         Ok(Self {
             id: e.id.clone(),
             agent_id: e.agent_id.to_string(),
@@ -83,7 +83,7 @@ impl Record {
         })
     }
 
-    pub fn is_new(&self) -> bool {
+    pub(super) fn is_new(&self) -> bool {
         self.base.is_none()
     }
 }

@@ -2,6 +2,11 @@
 //! leader takes them all into ONE transaction, and each is answered only after that commit.
 //! With synchronous=FULL every commit is an fsync; sharing it keeps the promise (nothing is
 //! acknowledged before it is durable) and divides the cost by the group size.
+//!
+//! It belongs to the store because it follows from SQLite's single writer: one transaction
+//! at a time, so the queue costs nothing in concurrency. The caller supplies what a job
+//! does inside the shared [`WriteTx`](super::WriteTx); the store decides how jobs share
+//! transactions. A backend with concurrent writers may commit each job on its own here.
 
 use std::future::Future;
 use std::sync::Mutex;

@@ -11,7 +11,7 @@
 pub mod audit;
 mod batch;
 mod checkpoint;
-pub mod escalations;
+mod escalations;
 mod gauges;
 mod group;
 mod health;
@@ -32,10 +32,10 @@ use tokio::sync::Notify;
 /// The raw transaction; private to the store, which hands out [`WriteTx`].
 type Tx = Transaction<'static, Sqlite>;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub use gauges::Gauges;
-pub use group::{Group, MAX_GROUP};
+pub use group::Group;
 pub use write::{Step, StepRows, WriteTx};
 
 #[derive(Debug, thiserror::Error)]
@@ -260,10 +260,10 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
 }
 
 /// Unix milliseconds, the stored form of every instant.
-pub fn ms(t: crate::domain::Time) -> i64 {
+fn ms(t: crate::domain::Time) -> i64 {
     t.timestamp_millis()
 }
 
-pub fn from_ms(ms: i64) -> crate::domain::Time {
+fn from_ms(ms: i64) -> crate::domain::Time {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

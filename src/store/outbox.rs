@@ -65,7 +65,7 @@ struct Row {
 
 /// A planned item encoded for its row, before the write transaction.
 #[derive(Debug, Clone)]
-pub struct Queued {
+pub(super) struct Queued {
     escalation_id: String,
     channel: &'static str,
     kind: String,
@@ -78,7 +78,7 @@ pub struct Queued {
 }
 
 impl Queued {
-    pub fn new(escalation_id: &str, now: Time, item: NewItem) -> Self {
+    pub(super) fn new(escalation_id: &str, now: Time, item: NewItem) -> Self {
         Self {
             escalation_id: escalation_id.to_owned(),
             channel: item.channel,
