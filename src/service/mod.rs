@@ -1,6 +1,7 @@
-//! The shell around the engine: loads state, runs one engine step, and commits the new state,
-//! its audit events, outbox rows, timers and pending reviews in one transaction — shared by
-//! concurrent steps (group commit) and by batches of timer ticks.
+//! The shell around the engine: loads state, runs one engine step, and hands the store the
+//! new state, its audit events, outbox rows, timers and pending reviews to write in one
+//! transaction — shared by concurrent steps (the store's group commit) and by batches of
+//! timer ticks.
 
 mod apply;
 mod intake;
