@@ -161,44 +161,27 @@ impl Service {
     async fn commit_run(&self, run: Vec<Job>) {
         let (events, replies): (Vec<_>, Vec<_>) =
             run.into_iter().map(|j| ((j.id, j.event), j.reply)).unzip();
-        let answers = match self.apply_all(events.clone()).await {
-            Ok(done) => done.into_iter().map(|(_, r)| r).collect(),
-            Err(e) if events.len() == 1 => vec![Err(e.into())],
-            // Storage refuses writes: retrying each alone would only fail each again.
-            Err(e) if e.repeat().is_some() => events
-                .iter()
-                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
-                .collect(),
-            Err(_) => {
-                let mut answers = Vec::new();
-                for event in events {
-                    answers.push(match self.apply_all(vec![event]).await {
-                        Ok(mut done) => done.pop().map_or(Err(ApplyError::NotFound), |d| d.1),
-                        Err(e) => Err(e.into()),
-                    });
-                }
-                answers
-            }
-        };
+        let done = store::write_shared(&events, |events| self.apply_all(events)).await;
+        let answers = done.into_iter().map(|d| d.map_err(ApplyError::from)?.1);
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
     }
 
     /// Applies events to distinct escalations in one transaction.
-    async fn apply_all(&self, events: Vec<(EscalationId, Event)>) -> Result<Applied, StoreError> {
+    async fn apply_all(&self, events: &[(EscalationId, Event)]) -> Result<Applied, StoreError> {
         let mut tx = self.store.begin().await?;
         let ids: Vec<EscalationId> = events.iter().map(|(id, _)| id.clone()).collect();
         let mut current = by_id(tx.escalations(&ids).await?);
         let now = self.now();
         let outcomes = events
-            .into_iter()
+            .iter()
             .map(|(id, event)| {
-                let outcome = match current.remove(&id) {
-                    Some(esc) => self.outcome(&esc, event, now)?,
+                let outcome = match current.remove(id) {
+                    Some(esc) => self.outcome(&esc, event.clone(), now)?,
                     None => Outcome::Missing,
                 };
-                Ok((id, outcome))
+                Ok((id.clone(), outcome))
             })
             .collect::<Result<_, StoreError>>()?;
         self.write(tx, outcomes, now).await

@@ -10,7 +10,7 @@ use crate::domain::{
     AgentId, Escalation, EscalationId, EscalationRequest, Step, Time, ValidationError,
 };
 use crate::notify::callback_guard;
-use crate::store::{StepRows, StoreError};
+use crate::store::{self, StepRows, StoreError};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 
@@ -88,41 +88,19 @@ impl Service {
         })
     }
 
-    /// Commits a group in one transaction. If the transaction fails, each job is retried
-    /// alone, so one bad job cannot fail the others (nothing of the group was written).
+    /// Commits a group in one transaction; the store retries each job alone if it fails,
+    /// so one bad job cannot fail the others.
     async fn commit_intakes(&self, jobs: Vec<Job>) {
         let (jobs, replies): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .map(|j| ((j.agent, j.key, j.plan), j.reply))
             .unzip();
-        let answers = match self.open_all(&jobs).await {
-            Ok(slots) => jobs
-                .into_iter()
-                .zip(slots)
-                .map(|((_, _, plan), slot)| self.answer(plan, slot))
-                .collect(),
-            Err(e) if jobs.len() == 1 => vec![Err(e.into())],
-            // Storage refuses writes (full disk, I/O error): retrying each alone would only
-            // fail each again, so all get the same answer at once.
-            Err(e) if e.repeat().is_some() => jobs
-                .iter()
-                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
-                .collect(),
-            Err(_) => {
-                let mut answers = Vec::new();
-                for job in jobs {
-                    let one = [job];
-                    answers.push(match self.open_all(&one).await {
-                        Ok(mut slots) => {
-                            let [(_, _, plan)] = one;
-                            self.answer(plan, slots.pop().unwrap_or(Slot::New))
-                        }
-                        Err(e) => Err(e.into()),
-                    });
-                }
-                answers
-            }
-        };
+        let slots = store::write_shared(&jobs, |jobs| self.open_all(jobs)).await;
+        let answers: Vec<_> = jobs
+            .into_iter()
+            .zip(slots)
+            .map(|((_, _, plan), slot)| self.answer(plan, slot?))
+            .collect();
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }

@@ -8,6 +8,7 @@
 //! does inside the shared [`WriteTx`](super::WriteTx); the store decides how jobs share
 //! transactions. A backend with concurrent writers may commit each job on its own here.
 
+use super::StoreError;
 use std::future::Future;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
@@ -77,5 +78,82 @@ impl<J: Send + 'static> Group<J> {
 impl<J: Send + 'static> Default for Group<J> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Writes a group's items in one transaction with `write`, which answers one result per
+/// item, in order. If that transaction fails nothing of it was written, so: a storage
+/// condition (full disk, I/O error) fails every item at once, as retrying each would only
+/// fail each again; any other error is one item's fault, so each item is written again
+/// alone and only the bad one fails.
+pub async fn write_shared<'a, T, A, F, Fut>(items: &'a [T], write: F) -> Vec<Result<A, StoreError>>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: Future<Output = Result<Vec<A>, StoreError>>,
+{
+    let e = match write(items).await {
+        Ok(done) => return done.into_iter().map(Ok).collect(),
+        Err(e) => e,
+    };
+    if items.len() == 1 {
+        return vec![Err(e)];
+    }
+    if e.repeat().is_some() {
+        return items
+            .iter()
+            .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted)))
+            .collect();
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        answers.push(match write(std::slice::from_ref(item)).await {
+            Ok(mut one) => one.pop().ok_or(StoreError::Interrupted),
+            Err(e) => Err(e),
+        });
+    }
+    answers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A write that fails any batch holding a 3 with `fail`, and counts its transactions.
+    async fn run(fail: fn() -> StoreError) -> (Vec<Result<u8, StoreError>>, usize) {
+        let calls = Cell::new(0);
+        let items = [1u8, 2, 3, 4];
+        let answers = write_shared(&items, |batch: &[u8]| {
+            calls.set(calls.get() + 1);
+            let result = if batch.contains(&3) {
+                Err(fail())
+            } else {
+                Ok(batch.iter().map(|n| n * 10).collect())
+            };
+            async move { result }
+        })
+        .await;
+        (answers, calls.get())
+    }
+
+    #[tokio::test]
+    async fn a_bad_item_fails_alone_and_the_others_are_written_again_one_by_one() {
+        let (answers, calls) = run(|| StoreError::Corrupt("bad row".into())).await;
+        assert_eq!(calls, 1 + 4);
+        let ok: Vec<Option<u8>> = answers.iter().map(|a| a.as_ref().ok().copied()).collect();
+        assert_eq!(ok, vec![Some(10), Some(20), None, Some(40)]);
+        assert!(matches!(answers[2], Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn a_storage_condition_fails_every_item_without_retrying_each() {
+        let (answers, calls) = run(|| StoreError::Unavailable("disk full".into())).await;
+        assert_eq!(calls, 1);
+        assert_eq!(answers.len(), 4);
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(e) if e.is_unavailable()))
+        );
     }
 }

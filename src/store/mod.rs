@@ -35,7 +35,7 @@ type Tx = Transaction<'static, Sqlite>;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub use gauges::Gauges;
-pub use group::Group;
+pub use group::{Group, write_shared};
 pub use write::{Step, StepRows, WriteTx};
 
 #[derive(Debug, thiserror::Error)]
