@@ -16,7 +16,7 @@ pub mod notify;
 pub mod service;
 /// Signatures: Standard Webhooks and signed email links.
 pub mod signing;
-/// SQLite persistence: escalations, timers, outbox, audit chain.
+/// The one storage boundary: typed reads, revision-checked write transactions, group commit (SQLite).
 pub mod store;
 /// Logs and Prometheus metrics.
 pub mod telemetry;

@@ -222,7 +222,7 @@ async fn open(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result
 
 async fn verify(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result<ExitCode> {
     let store = open(path, database).await?;
-    match audit::verify(&store.pool).await? {
+    match store.verify_audit().await? {
         audit::Verdict::Intact { events } => {
             println!("audit chain intact: {events} event(s)");
             Ok(ExitCode::SUCCESS)

@@ -46,9 +46,7 @@ pub async fn run(dir: &std::path::Path, peer: &Peer, rows: usize, window: Durati
             },
         )
         .await;
-        let armed = countersign::store::timers::count(&built.service.store.pool)
-            .await
-            .expect("count");
+        let armed = built.service.store.armed_timers().await.expect("count");
         built.service.store.close().await;
         (t, armed)
     };
@@ -116,14 +114,14 @@ async fn kill9(proc: Proc, db: &std::path::Path) -> (usize, usize) {
     proc.kill9();
     let _ = load.await;
     let acked = acked.lock().expect("lock").clone();
-    let store = countersign::store::Store::open(&format!("sqlite://{}", db.display()))
+    let store = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .expect("reopen");
     let mut survived = 0;
     for id in &acked {
         let found: Option<String> = sqlx::query_scalar("SELECT id FROM escalations WHERE id = ?")
             .bind(id)
-            .fetch_optional(&store.pool)
+            .fetch_optional(&store)
             .await
             .expect("lookup");
         survived += usize::from(found.is_some());

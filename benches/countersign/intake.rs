@@ -76,11 +76,12 @@ pub async fn open(server: &Server, rate: f64, duration: Duration, prefix: &str) 
 /// only stage), so each vote commits the decision, its audit events and the callback's
 /// outbox row in one transaction; the outbox worker then calls the agent back.
 pub async fn votes(server: &Server, concurrency: usize, n: usize) -> Run {
+    let db = stack::own_db(&server.service).await;
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM escalations WHERE status = 'pending' ORDER BY id DESC LIMIT ?",
     )
     .bind(n as i64)
-    .fetch_all(&server.service.store.pool)
+    .fetch_all(&db)
     .await
     .expect("pending ids");
     assert_eq!(ids.len(), n, "not enough pending escalations to vote on");

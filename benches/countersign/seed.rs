@@ -46,25 +46,27 @@ pub async fn seed(service: &Service, plan: &Plan) -> Duration {
             .map(|step| Write {
                 step,
                 now: plan.now,
-                is_new: true,
+                base: None,
             })
             .collect();
         let mut tx = service.store.begin().await.expect("begin");
         service.persist(&mut tx, &writes).await.expect("persist");
-        // Seeded history was delivered long ago; the outbox worker must not replay it.
-        sqlx::query("UPDATE outbox SET delivered_at = created_at WHERE delivered_at IS NULL")
-            .execute(&mut *tx)
-            .await
-            .expect("mark delivered");
         tx.commit().await.expect("commit");
         done += n;
     }
-    // Fold the WAL into the database file now, so the measurement that follows does not
-    // share the machine with a checkpoint of everything just seeded.
+    // Seeded history was delivered long ago; the outbox worker (not running yet) must not
+    // replay it. Then fold the WAL into the database file now, so the measurement that
+    // follows does not share the machine with a checkpoint of everything just seeded.
+    let db = crate::stack::own_db(service).await;
+    sqlx::query("UPDATE outbox SET delivered_at = created_at WHERE delivered_at IS NULL")
+        .execute(&db)
+        .await
+        .expect("mark delivered");
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&service.store.pool)
+        .execute(&db)
         .await
         .expect("checkpoint");
+    db.close().await;
     start.elapsed()
 }
 

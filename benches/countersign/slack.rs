@@ -58,7 +58,7 @@ pub async fn clicks(server: &Server, peer: &Peer, rounds: usize) -> Result<Run, 
     // A 200 also answers a click that changed nothing; count the decisions it made.
     let approved: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE status = 'approved'")
-            .fetch_one(&server.service.store.pool)
+            .fetch_one(&stack::own_db(&server.service).await)
             .await
             .expect("count");
     if approved as usize != n {

@@ -140,6 +140,22 @@ impl Clock for OffsetClock {
     }
 }
 
+/// A connection pool of the harness's own on the service's database (the store keeps its
+/// pools private): for reading raw rows, and for seeding as an outside process would.
+pub async fn own_db(service: &Service) -> sqlx::SqlitePool {
+    let options: sqlx::sqlite::SqliteConnectOptions = service
+        .config
+        .server
+        .database
+        .parse()
+        .expect("database url");
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.busy_timeout(std::time::Duration::from_secs(5)))
+        .await
+        .expect("bench connection to the database")
+}
+
 /// A built app whose database can be seeded before it starts serving.
 pub struct Built {
     pub app: App,

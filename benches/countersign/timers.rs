@@ -50,7 +50,7 @@ pub async fn burst(dir: &std::path::Path, peer: &Peer, n: usize, spread: Duratio
     let offset = (first_due - chrono::Duration::seconds(2)) - chrono::Utc::now();
     clock.set(offset);
     let server = built.start();
-    let pool = server.service.store.pool.clone();
+    let pool = stack::own_db(&server.service).await;
     let first_due_at = Instant::now() + (first_due - clock.now()).to_std().unwrap_or_default();
     let last_due_ms =
         (first_due + chrono::Duration::from_std(spread).unwrap_or_default()).timestamp_millis();

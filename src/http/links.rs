@@ -12,7 +12,6 @@ use crate::domain::engine::{self, Event, VoteInput};
 use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
 use crate::service::ApplyError;
 use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
-use crate::store;
 use crate::view::{self, EscalationView, TemplateView, ViewInput};
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Extension, Form, Path, State};
@@ -365,16 +364,15 @@ async fn confirm_page(
     error: Option<&str>,
     now: Time,
 ) -> Page {
-    let recent = store::escalations::recent_decisions(
-        &state.service.store.pool,
-        &link.esc.request.intent,
-        view::RECENT_DECISIONS as u32 + 1,
-    )
-    .await
-    .unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
-        Vec::new()
-    });
+    let recent = state
+        .service
+        .store
+        .recent_decisions(&link.esc.request.intent, view::RECENT_DECISIONS as u32 + 1)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "recent decisions unavailable for a confirmation page");
+            Vec::new()
+        });
     let action = link.claims.action;
     let offered: Vec<Value> = link
         .esc

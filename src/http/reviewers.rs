@@ -7,7 +7,6 @@ use crate::domain::engine::{Event, VoteInput};
 use crate::domain::request::{Context, Policy, Risk};
 use crate::domain::status::{StatusDocument, status_document};
 use crate::domain::{Escalation, EscalationId, VoteChannel, VoteChoice};
-use crate::store;
 use crate::view::{EscalationView, ViewInput};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -31,12 +30,11 @@ async fn pending(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,
 ) -> Result<Json<Vec<ReviewDocument>>, AppError> {
-    let list = store::escalations::pending_for_reviewer(
-        &state.service.store.pool,
-        &reviewer.id,
-        PENDING_LIMIT,
-    )
-    .await?;
+    let list = state
+        .service
+        .store
+        .pending_for_reviewer(&reviewer.id, PENDING_LIMIT)
+        .await?;
     Ok(Json(
         list.iter().map(|e| review_document(&state, e)).collect(),
     ))

@@ -1,13 +1,12 @@
 //! Applying events (votes, timer ticks, cancels) to stored escalations: concurrent events
 //! share a transaction (group commit), and the timer worker ticks a whole batch in one.
 
-use super::write::{self, StepRows};
 use super::{Service, Write};
 use crate::domain::engine::{self, Event};
 use crate::domain::{
     AuditKind, AuditRecord, Effect, Escalation, EscalationId, Refusal, Step, Time,
 };
-use crate::store::{self, StoreError, Tx};
+use crate::store::{self, StepRows, StoreError, WriteTx};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
@@ -92,14 +91,6 @@ impl Service {
         })
     }
 
-    /// Ticks every escalation in `ids` in ONE transaction — a thousand timeouts falling
-    /// due together cost one commit (one fsync), not a thousand. Repeated ids are ticked
-    /// once (a tick is idempotent). A store error fails them all.
-    pub async fn tick_all(&self, ids: &[EscalationId]) -> Result<Applied, StoreError> {
-        let prepared = self.prepare_ticks(ids, self.now()).await?;
-        self.commit_ticks(prepared).await
-    }
-
     /// Works out ticks at `now` on states read from the pool and encodes their rows, with
     /// no transaction held, so the timer worker can prepare one batch while the previous
     /// one commits. [`Service::commit_ticks`] checks nothing moved in between.
@@ -110,9 +101,7 @@ impl Service {
     ) -> Result<PreparedTicks, StoreError> {
         let mut seen = HashSet::new();
         let ids: Vec<EscalationId> = ids.iter().filter(|id| seen.insert(*id)).cloned().collect();
-        let mut conn = self.store.pool.acquire().await?;
-        let mut states = by_id(store::escalations::get_many(&mut conn, &ids).await?);
-        drop(conn);
+        let mut states = by_id(self.store.escalations(&ids).await?);
         let ticks = ids
             .into_iter()
             .map(|id| {
@@ -132,14 +121,14 @@ impl Service {
         let PreparedTicks { now, mut ticks } = prepared;
         let mut tx = self.store.begin().await?;
         let ids: Vec<EscalationId> = ticks.iter().map(|(id, _, _)| id.clone()).collect();
-        let current = store::escalations::revisions(&mut tx, &ids).await?;
+        let current = tx.revisions(&ids).await?;
         let stale: Vec<EscalationId> = ticks
             .iter()
             .filter(|(id, seen, _)| current.get(id) != seen.as_ref())
             .map(|(id, _, _)| id.clone())
             .collect();
         if !stale.is_empty() {
-            let mut fresh = by_id(store::escalations::get_many(&mut tx, &stale).await?);
+            let mut fresh = by_id(tx.escalations(&stale).await?);
             for (id, _, outcome) in &mut ticks {
                 if stale.contains(id) {
                     *outcome = self.tick(fresh.remove(id), now)?;
@@ -174,44 +163,27 @@ impl Service {
     async fn commit_run(&self, run: Vec<Job>) {
         let (events, replies): (Vec<_>, Vec<_>) =
             run.into_iter().map(|j| ((j.id, j.event), j.reply)).unzip();
-        let answers = match self.apply_all(events.clone()).await {
-            Ok(done) => done.into_iter().map(|(_, r)| r).collect(),
-            Err(e) if events.len() == 1 => vec![Err(e.into())],
-            // Storage refuses writes: retrying each alone would only fail each again.
-            Err(e) if e.repeat().is_some() => events
-                .iter()
-                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
-                .collect(),
-            Err(_) => {
-                let mut answers = Vec::new();
-                for event in events {
-                    answers.push(match self.apply_all(vec![event]).await {
-                        Ok(mut done) => done.pop().map_or(Err(ApplyError::NotFound), |d| d.1),
-                        Err(e) => Err(e.into()),
-                    });
-                }
-                answers
-            }
-        };
+        let done = store::write_shared(&events, |events| self.apply_all(events)).await;
+        let answers = done.into_iter().map(|d| d.map_err(ApplyError::from)?.1);
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
     }
 
     /// Applies events to distinct escalations in one transaction.
-    async fn apply_all(&self, events: Vec<(EscalationId, Event)>) -> Result<Applied, StoreError> {
+    async fn apply_all(&self, events: &[(EscalationId, Event)]) -> Result<Applied, StoreError> {
         let mut tx = self.store.begin().await?;
         let ids: Vec<EscalationId> = events.iter().map(|(id, _)| id.clone()).collect();
-        let mut current = by_id(store::escalations::get_many(&mut tx, &ids).await?);
+        let mut current = by_id(tx.escalations(&ids).await?);
         let now = self.now();
         let outcomes = events
-            .into_iter()
+            .iter()
             .map(|(id, event)| {
-                let outcome = match current.remove(&id) {
-                    Some(esc) => self.outcome(&esc, event, now)?,
+                let outcome = match current.remove(id) {
+                    Some(esc) => self.outcome(&esc, event.clone(), now)?,
                     None => Outcome::Missing,
                 };
-                Ok((id, outcome))
+                Ok((id.clone(), outcome))
             })
             .collect::<Result<_, StoreError>>()?;
         self.write(tx, outcomes, now).await
@@ -242,7 +214,7 @@ impl Service {
                 let rows = self.encode(&Write {
                     step: &step,
                     now,
-                    is_new: false,
+                    base: Some(current.revision),
                 })?;
                 Outcome::Changed {
                     step,
@@ -266,7 +238,7 @@ impl Service {
     /// Writes the outcomes in `tx`, commits, then wakes whoever waits on them.
     async fn write(
         &self,
-        mut tx: Tx,
+        mut tx: WriteTx,
         outcomes: Vec<(EscalationId, Outcome)>,
         now: Time,
     ) -> Result<Applied, StoreError> {
@@ -277,7 +249,7 @@ impl Service {
                 _ => None,
             })
             .collect();
-        write::write_rows(&mut tx, &rows).await?;
+        tx.write_steps(&rows).await?;
         let rearm: Vec<_> = outcomes
             .iter()
             .filter_map(|(id, o)| match o {
@@ -287,9 +259,8 @@ impl Service {
                 _ => None,
             })
             .collect();
-        let rearm_ids: Vec<&EscalationId> = rearm.iter().map(|(id, _)| *id).collect();
         let rearm: Vec<_> = rearm.iter().map(|(id, t)| (*id, t.as_slice())).collect();
-        store::timers::replace(&mut tx, &rearm_ids, &rearm).await?;
+        tx.rearm_timers(&rearm).await?;
         let refused: Vec<_> = outcomes
             .iter()
             .filter_map(|(id, o)| match o {
@@ -304,10 +275,10 @@ impl Service {
                 _ => None,
             })
             .collect();
-        store::audit::append_all(&mut tx, &refused).await?;
+        tx.append_audit(&refused).await?;
         // With nothing written (a refusal without audit, an unchanged vote) the commit
         // writes nothing: SQLite adds no WAL frame for an empty transaction.
-        self.store.commit(tx).await?;
+        tx.commit().await?;
         Ok(outcomes
             .into_iter()
             .map(|(id, outcome)| {
@@ -336,10 +307,4 @@ impl Service {
 
 fn by_id(escalations: Vec<Escalation>) -> HashMap<EscalationId, Escalation> {
     escalations.into_iter().map(|e| (e.id.clone(), e)).collect()
-}
-
-impl From<sqlx::Error> for ApplyError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
 }

@@ -2,7 +2,6 @@
 //! concurrent intakes share one transaction (one fsync) and each is acknowledged only
 //! once that transaction is durable.
 
-use super::write::{self, StepRows};
 use super::{Service, Write};
 use crate::config::{AgentConfig, RateLimitConfig};
 use crate::domain::callback_target::{self, Verdict};
@@ -11,7 +10,7 @@ use crate::domain::{
     AgentId, Escalation, EscalationId, EscalationRequest, Step, Time, ValidationError,
 };
 use crate::notify::callback_guard;
-use crate::store::{self, StoreError};
+use crate::store::{self, StepRows, StoreError};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 
@@ -89,41 +88,19 @@ impl Service {
         })
     }
 
-    /// Commits a group in one transaction. If the transaction fails, each job is retried
-    /// alone, so one bad job cannot fail the others (nothing of the group was written).
+    /// Commits a group in one transaction; the store retries each job alone if it fails,
+    /// so one bad job cannot fail the others.
     async fn commit_intakes(&self, jobs: Vec<Job>) {
         let (jobs, replies): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .map(|j| ((j.agent, j.key, j.plan), j.reply))
             .unzip();
-        let answers = match self.open_all(&jobs).await {
-            Ok(slots) => jobs
-                .into_iter()
-                .zip(slots)
-                .map(|((_, _, plan), slot)| self.answer(plan, slot))
-                .collect(),
-            Err(e) if jobs.len() == 1 => vec![Err(e.into())],
-            // Storage refuses writes (full disk, I/O error): retrying each alone would only
-            // fail each again, so all get the same answer at once.
-            Err(e) if e.repeat().is_some() => jobs
-                .iter()
-                .map(|_| Err(e.repeat().unwrap_or(StoreError::Interrupted).into()))
-                .collect(),
-            Err(_) => {
-                let mut answers = Vec::new();
-                for job in jobs {
-                    let one = [job];
-                    answers.push(match self.open_all(&one).await {
-                        Ok(mut slots) => {
-                            let [(_, _, plan)] = one;
-                            self.answer(plan, slots.pop().unwrap_or(Slot::New))
-                        }
-                        Err(e) => Err(e.into()),
-                    });
-                }
-                answers
-            }
-        };
+        let slots = store::write_shared(&jobs, |jobs| self.open_all(jobs)).await;
+        let answers: Vec<_> = jobs
+            .into_iter()
+            .zip(slots)
+            .map(|((_, _, plan), slot)| self.answer(plan, slot?))
+            .collect();
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
@@ -143,12 +120,12 @@ impl Service {
             .iter()
             .filter_map(|(agent, key, _)| Some((agent, key.as_deref()?)))
             .collect();
-        let mut known: HashMap<(AgentId, String), Escalation> =
-            store::escalations::find_by_idempotency_keys(&mut tx, &keys)
-                .await?
-                .into_iter()
-                .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
-                .collect();
+        let mut known: HashMap<(AgentId, String), Escalation> = tx
+            .by_idempotency_keys(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some(((e.agent_id.clone(), e.idempotency_key.clone()?), e)))
+            .collect();
         let mut open: HashMap<AgentId, u64> = HashMap::new();
         let mut slots = Vec::with_capacity(jobs.len());
         let mut rows: Vec<&StepRows> = Vec::new();
@@ -165,7 +142,7 @@ impl Service {
             let count = match open.get_mut(agent) {
                 Some(n) => n,
                 None => {
-                    let n = store::escalations::count_open_for_agent(&mut tx, agent).await?;
+                    let n = tx.open_count(agent).await?;
                     open.entry(agent.clone()).or_insert(n)
                 }
             };
@@ -181,8 +158,8 @@ impl Service {
             }
             slots.push(Slot::New);
         }
-        write::write_rows(&mut tx, &rows).await?;
-        self.store.commit(tx).await?;
+        tx.write_steps(&rows).await?;
+        tx.commit().await?;
         Ok(slots)
     }
 
@@ -270,14 +247,8 @@ impl Service {
         let rows = self.encode(&Write {
             step: &step,
             now,
-            is_new: true,
+            base: None,
         })?;
         Ok(Planned::Created(Box::new((step, rows))))
-    }
-}
-
-impl From<sqlx::Error> for IntakeError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
     }
 }

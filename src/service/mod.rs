@@ -1,9 +1,9 @@
-//! The shell around the engine: loads state, runs one engine step, and commits the new state,
-//! its audit events, outbox rows, timers and pending reviews in one transaction — shared by
-//! concurrent steps (group commit) and by batches of timer ticks.
+//! The shell around the engine: loads state, runs one engine step, and hands the store the
+//! new state, its audit events, outbox rows, timers and pending reviews to write in one
+//! transaction — shared by concurrent steps (the store's group commit) and by batches of
+//! timer ticks.
 
 mod apply;
-mod group;
 mod intake;
 mod signals;
 mod write;
@@ -11,13 +11,13 @@ mod write;
 pub use apply::{ApplyError, PreparedTicks};
 pub use intake::{Intake, IntakeError};
 pub use signals::Signals;
-pub use write::{StepRows, Write};
+pub use write::Write;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{Directory, Escalation, EscalationId, Step, Time};
 use crate::notify::Notifier;
-use crate::store::{self, Store};
+use crate::store::{self, Group, Store};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -29,8 +29,8 @@ pub struct Service {
     pub notifier: Notifier,
     pub signals: Signals,
     /// Intakes and events waiting for the next group commit.
-    intake: Arc<group::Group<intake::Job>>,
-    events: Arc<group::Group<apply::Job>>,
+    intake: Arc<Group<intake::Job>>,
+    events: Arc<Group<apply::Job>>,
 }
 
 impl Service {
@@ -47,8 +47,8 @@ impl Service {
             clock,
             notifier,
             signals: Signals::new(),
-            intake: Arc::new(group::Group::new()),
-            events: Arc::new(group::Group::new()),
+            intake: Arc::new(Group::new()),
+            events: Arc::new(Group::new()),
         }
     }
 
@@ -57,7 +57,7 @@ impl Service {
     }
 
     pub async fn get(&self, id: &EscalationId) -> store::Result<Option<Escalation>> {
-        store::escalations::get(&self.store.pool, id).await
+        self.store.escalation(id).await
     }
 
     /// After a commit: wake whoever waits on this escalation and the workers.

@@ -1,39 +1,18 @@
-//! Writing accepted steps. Everything a step writes is encoded first, with no transaction
-//! held (the escalation row, pending reviews, timers, outbox rows); inside the transaction
-//! the audit records are chained and every table gets a few multi-row statements for the
-//! whole batch.
+//! Encoding accepted steps for the store. Everything a step writes is worked out here, with
+//! no transaction held (the escalation row, pending reviews, timers, planned outbox rows);
+//! the store's [`WriteTx::write_steps`] then writes a whole batch in a few statements.
 
 use super::Service;
-use crate::domain::timers::{self, Timer};
-use crate::domain::{AuditRecord, EscalationId, ReviewerId, Step, Time, eligibility};
+use crate::domain::{Step, Time, eligibility, timers};
 use crate::notify::PlanContext;
-use crate::store::escalations::Record;
-use crate::store::outbox::Queued;
-use crate::store::{self, Tx};
+use crate::store::{self, StepRows, WriteTx};
 
-/// One accepted engine step to write, made at `now`; `is_new` inserts instead of updating.
+/// One accepted engine step to write, made at `now`. `base` is the revision the step was
+/// worked out from (the row is updated only if it still has it); `None` inserts.
 pub struct Write<'a> {
     pub step: &'a Step,
     pub now: Time,
-    pub is_new: bool,
-}
-
-/// The rows of one step, encoded and ready for the write transaction.
-#[derive(Debug, Clone)]
-pub struct StepRows {
-    escalation: Record,
-    is_new: bool,
-    reviewers: Vec<ReviewerId>,
-    timers: Vec<Timer>,
-    at: Time,
-    audit: Vec<AuditRecord>,
-    outbox: Vec<Queued>,
-}
-
-impl StepRows {
-    pub fn id(&self) -> &EscalationId {
-        &self.escalation.id
-    }
+    pub base: Option<u32>,
 }
 
 impl Service {
@@ -46,65 +25,25 @@ impl Service {
             dir: &self.dir,
             now: w.now,
         };
-        let outbox = self
-            .notifier
-            .plan(esc, &w.step.effects, &ctx)
-            .into_iter()
-            .map(|item| Queued::new(esc.id.as_str(), w.now, item))
-            .collect();
-        Ok(StepRows {
-            escalation: Record::encode(esc)?,
-            is_new: w.is_new,
+        StepRows::encode(store::Step {
+            escalation: esc,
+            base: w.base,
             reviewers: eligibility::eligible(esc, &self.dir),
             timers: timers::derive(esc),
             at: w.now,
-            audit: w.step.audit.clone(),
-            outbox,
+            audit: &w.step.audit,
+            outbox: self.notifier.plan(esc, &w.step.effects, &ctx),
         })
     }
 
-    /// Writes everything accepted steps produced inside the caller's transaction: new or
-    /// updated escalation rows, pending reviews, armed timers, audit events and planned
-    /// outbox rows. The one write path for every step (intake, votes, ticks); public so
-    /// the benchmark seeds its rows through it. Each escalation at most once per call.
-    pub async fn persist(&self, tx: &mut Tx, writes: &[Write<'_>]) -> store::Result<()> {
+    /// Writes accepted steps inside the caller's transaction, through the same path as
+    /// every step (intake, votes, ticks); public so the benchmark seeds its rows with it.
+    /// Each escalation at most once per call.
+    pub async fn persist(&self, tx: &mut WriteTx, writes: &[Write<'_>]) -> store::Result<()> {
         let rows = writes
             .iter()
             .map(|w| self.encode(w))
             .collect::<store::Result<Vec<_>>>()?;
-        write_rows(tx, &rows.iter().collect::<Vec<_>>()).await
+        tx.write_steps(&rows.iter().collect::<Vec<_>>()).await
     }
-}
-
-/// Writes encoded steps: a few statements per table for the whole batch.
-pub async fn write_rows(tx: &mut Tx, rows: &[&StepRows]) -> store::Result<()> {
-    let records = |new: bool| -> Vec<&Record> {
-        rows.iter()
-            .filter(|r| r.is_new == new)
-            .map(|r| &r.escalation)
-            .collect()
-    };
-    store::escalations::insert(tx, &records(true)).await?;
-    store::escalations::update(tx, &records(false)).await?;
-    // A new escalation has no earlier rows to clear.
-    let existing: Vec<&EscalationId> = records(false).iter().map(|r| &r.id).collect();
-    let reviews: Vec<_> = rows
-        .iter()
-        .map(|r| (r.id(), r.reviewers.as_slice()))
-        .collect();
-    store::escalations::replace_pending_reviews(tx, &existing, &reviews).await?;
-    let armed: Vec<_> = rows.iter().map(|r| (r.id(), r.timers.as_slice())).collect();
-    store::timers::replace(tx, &existing, &armed).await?;
-    let entries: Vec<_> = rows
-        .iter()
-        .map(|r| store::audit::Entry {
-            escalation_id: Some(r.id().as_str()),
-            at: r.at,
-            records: &r.audit,
-        })
-        .collect();
-    store::audit::append_all(tx, &entries).await?;
-    let queued: Vec<&Queued> = rows.iter().flat_map(|r| &r.outbox).collect();
-    store::outbox::enqueue(tx, &queued).await?;
-    Ok(())
 }

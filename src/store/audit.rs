@@ -20,28 +20,10 @@ pub struct Entry<'a> {
     pub records: &'a [AuditRecord],
 }
 
-/// Appends records to the chain inside the caller's transaction. Writers are
-/// serialized (`BEGIN IMMEDIATE`), so reading the head here cannot race.
-pub async fn append(
-    tx: &mut Tx,
-    escalation_id: Option<&str>,
-    at: Time,
-    records: &[AuditRecord],
-) -> Result<()> {
-    append_all(
-        tx,
-        &[Entry {
-            escalation_id,
-            at,
-            records,
-        }],
-    )
-    .await
-}
-
 /// Appends several steps' records, chained in order: one head read and one insert
-/// statement for the whole batch.
-pub async fn append_all(tx: &mut Tx, entries: &[Entry<'_>]) -> Result<()> {
+/// statement for the whole batch. Writers are serialized (one writer connection,
+/// `BEGIN IMMEDIATE`), so reading the head here cannot race.
+pub(super) async fn append_all(tx: &mut Tx, entries: &[Entry<'_>]) -> Result<()> {
     if entries.iter().all(|e| e.records.is_empty()) {
         return Ok(());
     }
@@ -149,7 +131,7 @@ pub enum Verdict {
 
 /// Walks the whole chain in one read transaction (a consistent snapshot under
 /// WAL, so it is safe while `serve` writes).
-pub async fn verify(pool: &SqlitePool) -> Result<Verdict> {
+pub(super) async fn verify(pool: &SqlitePool) -> Result<Verdict> {
     let mut conn = pool.begin().await?;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
@@ -212,7 +194,7 @@ fn check(row: &Row, expected_seq: i64, prev: &str) -> Result<Option<String>> {
 }
 
 /// One escalation's events, oldest first.
-pub async fn for_escalation(
+pub(super) async fn for_escalation(
     pool: &SqlitePool,
     id: &str,
 ) -> Result<Vec<(i64, String, Option<String>, Value)>> {

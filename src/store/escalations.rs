@@ -15,15 +15,17 @@ pub(super) const RECENT_DECISIONS: &str =
     "SELECT state FROM escalations WHERE intent = ? AND decided_at IS NOT NULL
      ORDER BY decided_at DESC LIMIT ?";
 
-/// New state for `n` escalations, matched on the primary key.
+/// New state for `n` escalations, matched on the primary key and on the revision each
+/// step was worked out from (optimistic check: a row that moved is left alone, and the
+/// count of rows changed tells).
 pub(super) fn update_sql(n: usize) -> String {
     format!(
-        "WITH v (id, status, revision, decided_at, state) AS (VALUES {})
+        "WITH v (id, base, status, revision, decided_at, state) AS (VALUES {})
          UPDATE escalations
          SET status = v.status, revision = v.revision, decided_at = v.decided_at,
              state = v.state
-         FROM v WHERE escalations.id = v.id",
-        batch::values(n, 5)
+         FROM v WHERE escalations.id = v.id AND escalations.revision = v.base",
+        batch::values(n, 6)
     )
 }
 
@@ -49,13 +51,15 @@ pub(super) fn idempotency_sql(n: usize) -> String {
 /// An escalation as stored: the columns queries filter on and the encoded aggregate.
 /// Encoding is CPU work done before the write transaction, not while holding it.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(super) struct Record {
     pub id: EscalationId,
     agent_id: String,
     idempotency_key: Option<String>,
     workflow_id: String,
     intent: String,
     status: &'static str,
+    /// The revision the step started from; `None` for a new escalation.
+    base: Option<u32>,
     revision: u32,
     created_at: i64,
     decided_at: Option<i64>,
@@ -63,7 +67,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn encode(e: &Escalation) -> Result<Self> {
+    pub(super) fn encode(e: &Escalation, base: Option<u32>) -> Result<Self> {
         Ok(Self {
             id: e.id.clone(),
             agent_id: e.agent_id.to_string(),
@@ -71,16 +75,21 @@ impl Record {
             workflow_id: e.workflow.id.clone(),
             intent: e.request.intent.clone(),
             status: e.status.as_str(),
+            base,
             revision: e.revision,
             created_at: ms(e.created_at),
             decided_at: e.decision.as_ref().map(|d| ms(d.decided_at)),
             state: encode(e)?,
         })
     }
+
+    pub(super) fn is_new(&self) -> bool {
+        self.base.is_none()
+    }
 }
 
 /// Inserts new escalations, a few multi-row statements for the whole batch.
-pub async fn insert(tx: &mut Tx, records: &[&Record]) -> Result<()> {
+pub(super) async fn insert(tx: &mut Tx, records: &[&Record]) -> Result<()> {
     for chunk in batch::chunks(records) {
         let mut q = batch::query(format!(
             "INSERT INTO escalations (id, agent_id, idempotency_key, workflow_id, intent, status,
@@ -106,24 +115,29 @@ pub async fn insert(tx: &mut Tx, records: &[&Record]) -> Result<()> {
     Ok(())
 }
 
-/// Writes the new state of existing escalations, a few statements for the whole batch.
-pub async fn update(tx: &mut Tx, records: &[&Record]) -> Result<()> {
+/// Writes the new state of existing escalations, a few statements for the whole batch;
+/// [`StoreError::Conflict`] if any of them is no longer at the revision its step started from.
+pub(super) async fn update(tx: &mut Tx, records: &[&Record]) -> Result<()> {
     for chunk in batch::chunks(records) {
         let mut q = batch::query(update_sql(chunk.len()));
         for r in chunk {
             q = q
                 .bind(r.id.as_str())
+                .bind(r.base)
                 .bind(r.status)
                 .bind(r.revision)
                 .bind(r.decided_at)
                 .bind(r.state.as_str());
         }
-        q.execute(&mut **tx).await?;
+        let changed = q.execute(&mut **tx).await?.rows_affected();
+        if changed != chunk.len() as u64 {
+            return Err(StoreError::Conflict);
+        }
     }
     Ok(())
 }
 
-pub async fn get<'e, E>(db: E, id: &EscalationId) -> Result<Option<Escalation>>
+pub(super) async fn get<'e, E>(db: E, id: &EscalationId) -> Result<Option<Escalation>>
 where
     E: Executor<'e, Database = Sqlite>,
 {
@@ -136,7 +150,7 @@ where
 
 /// Several escalations, on a pooled connection (a snapshot to work from) or inside the
 /// write transaction that will change them. Unknown ids are absent from the answer.
-pub async fn get_many(
+pub(super) async fn get_many(
     conn: &mut SqliteConnection,
     ids: &[EscalationId],
 ) -> Result<Vec<Escalation>> {
@@ -155,7 +169,10 @@ pub async fn get_many(
 
 /// The current revision of each of these escalations, to check that work done on an
 /// earlier snapshot still applies.
-pub async fn revisions(tx: &mut Tx, ids: &[EscalationId]) -> Result<HashMap<EscalationId, u32>> {
+pub(super) async fn revisions(
+    tx: &mut Tx,
+    ids: &[EscalationId],
+) -> Result<HashMap<EscalationId, u32>> {
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in batch::chunks(ids) {
         let mut q = batch::query(by_ids_sql("id, revision", chunk.len()));
@@ -171,7 +188,7 @@ pub async fn revisions(tx: &mut Tx, ids: &[EscalationId]) -> Result<HashMap<Esca
 
 /// The escalations these (agent, idempotency key) pairs created, if any, through the
 /// unique index on the pair.
-pub async fn find_by_idempotency_keys(
+pub(super) async fn find_by_idempotency_keys(
     tx: &mut Tx,
     keys: &[(&AgentId, &str)],
 ) -> Result<Vec<Escalation>> {
@@ -190,7 +207,7 @@ pub async fn find_by_idempotency_keys(
 
 /// Rewrites who may vote on these escalations now: the rows of those that had some
 /// (`existing`) are cleared, then every new row is inserted.
-pub async fn replace_pending_reviews(
+pub(super) async fn replace_pending_reviews(
     tx: &mut Tx,
     existing: &[&EscalationId],
     reviews: &[(&EscalationId, &[ReviewerId])],
@@ -221,7 +238,7 @@ pub async fn replace_pending_reviews(
 }
 
 /// Escalations waiting on this reviewer, oldest first.
-pub async fn pending_for_reviewer(
+pub(super) async fn pending_for_reviewer(
     pool: &SqlitePool,
     reviewer: &ReviewerId,
     limit: u32,
@@ -235,7 +252,11 @@ pub async fn pending_for_reviewer(
 }
 
 /// The latest decided escalations with this intent, newest first, for reviewers' context.
-pub async fn recent_decisions<'e, E>(db: E, intent: &str, limit: u32) -> Result<Vec<Escalation>>
+pub(super) async fn recent_decisions<'e, E>(
+    db: E,
+    intent: &str,
+    limit: u32,
+) -> Result<Vec<Escalation>>
 where
     E: Executor<'e, Database = Sqlite>,
 {
@@ -247,7 +268,7 @@ where
     rows.iter().map(|s| decode(s)).collect()
 }
 
-pub async fn count_by_status(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+pub(super) async fn count_by_status(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
     Ok(
         sqlx::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
             .fetch_all(pool)
@@ -268,7 +289,7 @@ fn decode(state: &str) -> Result<Escalation> {
 
 /// How many of this agent's escalations are still open (no decision yet), for `max_pending`.
 /// Read inside the intake transaction, so concurrent intakes cannot both take the last place.
-pub async fn count_open_for_agent(tx: &mut Tx, agent: &AgentId) -> Result<u64> {
+pub(super) async fn count_open_for_agent(tx: &mut Tx, agent: &AgentId) -> Result<u64> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL",
     )

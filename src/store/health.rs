@@ -38,20 +38,22 @@ impl Health {
 pub async fn probe(store: &Store, bytes: usize) -> Result<()> {
     let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     let mut tx = store.begin().await?;
-    sqlx::query(
+    let wrote = sqlx::query(
         "INSERT INTO settings (key, value) VALUES ('write_probe', printf('%.*c', ?, 'x')) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
     .bind(bytes)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| store.health.failed(e.into()))?;
-    store.commit(tx).await?;
+    .execute(&mut **tx.tx())
+    .await;
+    if let Err(e) = wrote {
+        return Err(tx.failed(e.into()));
+    }
+    tx.commit().await?;
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM settings WHERE key = 'write_probe'")
-        .execute(&mut *tx)
+        .execute(&mut **tx.tx())
         .await?;
-    store.commit(tx).await
+    tx.commit().await
 }
 
 /// `after_release` of the writer pool: keeps the connection unless it is still inside a

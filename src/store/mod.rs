@@ -1,15 +1,26 @@
-//! SQLite persistence: one module per table family; every write step in one `BEGIN IMMEDIATE` transaction.
+//! SQLite persistence behind one boundary: typed reads on a readers' pool, every write
+//! through a [`WriteTx`] on the single writer connection, group commit, checkpoints.
+//!
+//! The seam: the rest of the program knows only [`Store`]'s methods, [`WriteTx`], [`Group`]
+//! and the row types; no pool, connection or SQL leaves this module. A second backend
+//! (PostgreSQL) implements the same surface. It is one concrete type rather than a trait
+//! for now: with one backend a trait would only add a type parameter to `Service` and every
+//! handler (async trait methods are not object-safe without boxing every call); once a
+//! second backend exists, `Store` becomes an enum of the two or the trait, at this seam.
 
 pub mod audit;
 mod batch;
 mod checkpoint;
-pub mod escalations;
+mod escalations;
 mod gauges;
+mod group;
 mod health;
 pub mod outbox;
-pub mod settings;
+mod read;
+mod settings;
 pub mod slack;
 pub mod timers;
+mod write;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -18,11 +29,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-pub type Tx = Transaction<'static, Sqlite>;
+/// The raw transaction; private to the store, which hands out [`WriteTx`].
+type Tx = Transaction<'static, Sqlite>;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub use gauges::Gauges;
+pub use group::{Group, write_shared};
+pub use write::{Step, StepRows, WriteTx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +54,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored state is unreadable: {0}")]
     Corrupt(String),
+    /// An escalation changed since the step being written was worked out from it: nothing
+    /// of the transaction is written; the step must be worked out again on the new state.
+    #[error("an escalation changed since it was read")]
+    Conflict,
 }
 
 impl StoreError {
@@ -68,6 +86,8 @@ impl From<sqlx::Error> for StoreError {
                 .code()
                 .and_then(|c| c.parse::<i32>().ok())
                 .is_some_and(|c| TRANSIENT_CODES.contains(&(c & 0xff))),
+            // No connection in time, the pool shut, or a connection's thread gone (the
+            // pool opens another): the same request can succeed later.
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
@@ -86,8 +106,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
-    /// Readers (WAL: they never wait for the writer) and one-off statements.
-    pub pool: SqlitePool,
+    /// Readers only (WAL: they never wait for the writer); see `read`.
+    readers: SqlitePool,
     /// The one connection write transactions run on; see [`Store::begin`].
     writer: SqlitePool,
     /// The connection WAL checkpoints run on, and what wakes its task.
@@ -110,14 +130,6 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        // A local file cannot drop a connection, so the liveness ping sqlx sends on
-        // every checkout (one more thread round trip per transaction) buys nothing.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
         // The writer checkpoints never (see `checkpoint`); its commit hook wakes the
         // task that does. A larger page cache holds a whole batch's pages; batched
         // statements come in a few shapes, each kept prepared.
@@ -147,6 +159,16 @@ impl Store {
                     .statement_cache_capacity(256),
             )
             .await?;
+        // Opened after the writer created the file. Read-only, so no write can take the
+        // readers' path past the single writer. A local file cannot drop a connection, so
+        // the liveness ping sqlx sends on every checkout (one more thread round trip per
+        // transaction) buys nothing.
+        let readers = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone().read_only(true))
+            .await?;
         // A checkpoint that must wait for readers gives up soon and is retried later,
         // rather than holding the write lock while it waits.
         let checkpointer = SqlitePoolOptions::new()
@@ -156,7 +178,7 @@ impl Store {
             .await?;
         tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
         Ok(Self {
-            pool,
+            readers,
             writer,
             checkpointer,
             wrote,
@@ -165,8 +187,9 @@ impl Store {
         })
     }
 
+    /// Runs the embedded migrations, on the writer (schema changes are writes).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
@@ -175,27 +198,17 @@ impl Store {
     /// first-come first-served wait) replaces SQLite's busy handler, which makes
     /// a contending writer sleep 1, 2, 5 … 100 ms and put hundreds of ms on p99.
     /// `BEGIN IMMEDIATE` still takes the lock up front against other processes.
-    pub async fn begin(&self) -> Result<Tx> {
+    /// Concurrent requests share these transactions through a [`Group`].
+    pub async fn begin(&self) -> Result<WriteTx> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await;
-        tx.map_err(|e| self.health.failed(e.into()))
+        let tx = tx.map_err(|e| self.health.failed(e.into()))?;
+        Ok(WriteTx::new(tx, self.health.clone()))
     }
 
-    /// Commits a write transaction and records whether storage took it, for readiness.
-    /// A transaction that fails (here or before) is rolled back when it is dropped, and a
-    /// writer connection left inside one is discarded (see `health::reusable`), so the next
-    /// write starts clean as soon as storage takes writes again.
-    pub async fn commit(&self, tx: Tx) -> Result<()> {
-        tx.commit()
-            .await
-            .map_err(|e| self.health.failed(e.into()))?;
-        self.health.committed();
-        Ok(())
-    }
-
-    /// Closes both pools: every connection finishes and the file is released.
+    /// Closes every pool: every connection finishes and the file is released.
     pub async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        self.readers.close().await;
         self.checkpointer.close().await;
         // Wakes the checkpoint task, which finds its pool closed and ends.
         self.wrote.notify_one();
@@ -203,7 +216,7 @@ impl Store {
 
     /// Readiness: the database answers a query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
@@ -218,7 +231,7 @@ impl Store {
 
     /// The gauges `/metrics` shows, read at most once per [`gauges::MAX_AGE`] of `now`.
     pub async fn gauges(&self, now: crate::domain::Time) -> Result<Gauges> {
-        self.gauges.get(&self.pool, now).await
+        self.gauges.get(&self.readers, now).await
     }
 }
 
@@ -247,10 +260,10 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
 }
 
 /// Unix milliseconds, the stored form of every instant.
-pub fn ms(t: crate::domain::Time) -> i64 {
+fn ms(t: crate::domain::Time) -> i64 {
     t.timestamp_millis()
 }
 
-pub fn from_ms(ms: i64) -> crate::domain::Time {
+fn from_ms(ms: i64) -> crate::domain::Time {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

@@ -65,7 +65,7 @@ struct Row {
 
 /// A planned item encoded for its row, before the write transaction.
 #[derive(Debug, Clone)]
-pub struct Queued {
+pub(super) struct Queued {
     escalation_id: String,
     channel: ChannelKind,
     kind: String,
@@ -78,7 +78,7 @@ pub struct Queued {
 }
 
 impl Queued {
-    pub fn new(escalation_id: &str, now: Time, item: NewItem) -> Self {
+    pub(super) fn new(escalation_id: &str, now: Time, item: NewItem) -> Self {
         Self {
             escalation_id: escalation_id.to_owned(),
             channel: item.channel,
@@ -95,7 +95,7 @@ impl Queued {
 
 /// Enqueues items, a few multi-row statements for the whole batch. Ids follow the order
 /// given: items sharing an ordering key are delivered in id order.
-pub async fn enqueue(tx: &mut Tx, items: &[&Queued]) -> Result<()> {
+pub(super) async fn enqueue(tx: &mut Tx, items: &[&Queued]) -> Result<()> {
     for chunk in batch::chunks(items) {
         let mut q = batch::query(format!(
             "INSERT INTO outbox (escalation_id, channel, kind, ordering_key, payload, message_id,
@@ -184,7 +184,7 @@ impl Store {
                 .bind(ms(claim.now))
                 .bind(skip.as_str())
                 .bind((room * 2) as i64)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx.tx())
                 .await?;
             for row in rows {
                 if taken.len() < claim.limit && admit(&row.destination) {
@@ -205,9 +205,9 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx.tx()).await?;
         }
-        self.commit(tx).await?;
+        tx.commit().await?;
         Ok(taken
             .into_iter()
             .map(|r| Item {
@@ -236,16 +236,16 @@ impl Store {
         )
         .bind(ms(now))
         .bind(owner)
-        .execute(&mut *tx)
+        .execute(&mut **tx.tx())
         .await?
         .rows_affected();
-        self.commit(tx).await?;
+        tx.commit().await?;
         Ok(released)
     }
 }
 
 /// Marks items delivered, a few statements for the whole batch.
-pub async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Result<()> {
+pub(super) async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Result<()> {
     batch::execute_in(
         tx,
         "UPDATE outbox SET delivered_at = ?, last_error = NULL, leased_by = NULL WHERE id IN ({})",
@@ -255,7 +255,7 @@ pub async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Result<()> {
     .await
 }
 
-pub async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<()> {
+pub(super) async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<()> {
     sqlx::query(
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, leased_by = NULL WHERE id = ?",
     )
@@ -267,7 +267,7 @@ pub async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<(
     Ok(())
 }
 
-pub async fn mark_failed(tx: &mut Tx, id: i64, now: Time, error: &str) -> Result<()> {
+pub(super) async fn mark_failed(tx: &mut Tx, id: i64, now: Time, error: &str) -> Result<()> {
     sqlx::query("UPDATE outbox SET failed_at = ?, last_error = ?, leased_by = NULL WHERE id = ?")
         .bind(ms(now))
         .bind(error)
@@ -278,7 +278,7 @@ pub async fn mark_failed(tx: &mut Tx, id: i64, now: Time, error: &str) -> Result
 }
 
 /// Undelivered, not given up: the outbox depth metric.
-pub async fn depth(pool: &SqlitePool) -> Result<i64> {
+pub(super) async fn depth(pool: &SqlitePool) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
     )
@@ -287,7 +287,7 @@ pub async fn depth(pool: &SqlitePool) -> Result<i64> {
 }
 
 /// When the next item becomes ready, so the worker sleeps until then.
-pub async fn next_ready(pool: &SqlitePool) -> Result<Option<Time>> {
+pub(super) async fn next_ready(pool: &SqlitePool) -> Result<Option<Time>> {
     let at: Option<i64> = sqlx::query_scalar(NEXT_READY).fetch_one(pool).await?;
     Ok(at.map(from_ms))
 }

@@ -1,7 +1,7 @@
 //! Slack bookkeeping: the messages posted per escalation (for `chat.update`) and
 //! the Slack user ids found by email, so each reviewer is looked up once.
 
-use super::{Result, ms};
+use super::{Result, Store, Tx, ms};
 use crate::domain::{ReviewerId, Time};
 use sqlx::SqlitePool;
 
@@ -36,7 +36,7 @@ pub struct NewMessage<'a> {
 
 /// Records a posted message. A second record for the same outbox item is ignored,
 /// so a retry after a lost acknowledgement cannot create a twin row.
-pub async fn record_message(pool: &SqlitePool, m: &NewMessage<'_>, now: Time) -> Result<()> {
+async fn record_message(tx: &mut Tx, m: &NewMessage<'_>, now: Time) -> Result<()> {
     sqlx::query(
         "INSERT INTO slack_messages (escalation_id, item_id, stage, round, reviewer_id, reason,
                                      channel, ts, content_hash, posted_at)
@@ -53,13 +53,16 @@ pub async fn record_message(pool: &SqlitePool, m: &NewMessage<'_>, now: Time) ->
     .bind(m.ts)
     .bind(m.content_hash)
     .bind(ms(now))
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// The message an outbox item already posted, if any.
-pub async fn message_for_item(pool: &SqlitePool, item_id: &str) -> Result<Option<MessageRef>> {
+pub(super) async fn message_for_item(
+    pool: &SqlitePool,
+    item_id: &str,
+) -> Result<Option<MessageRef>> {
     Ok(sqlx::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE item_id = ?",
@@ -70,7 +73,7 @@ pub async fn message_for_item(pool: &SqlitePool, item_id: &str) -> Result<Option
 }
 
 /// Every message sent for an escalation, oldest first.
-pub async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<Vec<MessageRef>> {
+pub(super) async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<Vec<MessageRef>> {
     Ok(sqlx::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE escalation_id = ? ORDER BY id",
@@ -81,18 +84,18 @@ pub async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<Vec<Mess
 }
 
 /// Remembers what a message now shows, after a successful `chat.update`.
-pub async fn mark_updated(pool: &SqlitePool, id: i64, content_hash: &str, now: Time) -> Result<()> {
+async fn mark_updated(tx: &mut Tx, id: i64, content_hash: &str, now: Time) -> Result<()> {
     sqlx::query("UPDATE slack_messages SET content_hash = ?, updated_at = ? WHERE id = ?")
         .bind(content_hash)
         .bind(ms(now))
         .bind(id)
-        .execute(pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
 /// The Slack user id found for this reviewer, as long as their email has not changed since.
-pub async fn cached_user(
+pub(super) async fn cached_user(
     pool: &SqlitePool,
     reviewer: &ReviewerId,
     email: &str,
@@ -107,7 +110,7 @@ pub async fn cached_user(
 }
 
 /// The reviewers a Slack user id was resolved to (normally at most one).
-pub async fn reviewers_for_user(
+pub(super) async fn reviewers_for_user(
     pool: &SqlitePool,
     slack_user: &str,
 ) -> Result<Vec<(String, String)>> {
@@ -120,7 +123,7 @@ pub async fn reviewers_for_user(
 }
 
 /// Every cached reviewer → Slack user pair, for rendering mentions.
-pub async fn all_users(pool: &SqlitePool) -> Result<Vec<(String, String)>> {
+pub(super) async fn all_users(pool: &SqlitePool) -> Result<Vec<(String, String)>> {
     Ok(
         sqlx::query_as("SELECT reviewer_id, slack_user FROM slack_users")
             .fetch_all(pool)
@@ -128,8 +131,8 @@ pub async fn all_users(pool: &SqlitePool) -> Result<Vec<(String, String)>> {
     )
 }
 
-pub async fn remember_user(
-    pool: &SqlitePool,
+async fn remember_user(
+    tx: &mut Tx,
     reviewer: &ReviewerId,
     email: &str,
     slack_user: &str,
@@ -145,7 +148,43 @@ pub async fn remember_user(
     .bind(email)
     .bind(slack_user)
     .bind(ms(now))
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The writes, each its own small transaction on the writer (they follow Slack calls, not
+/// engine steps, so they share no transaction with a step).
+impl Store {
+    /// Records a posted message; a second record for the same outbox item is ignored.
+    pub async fn record_slack_message(&self, m: &NewMessage<'_>, now: Time) -> Result<()> {
+        let mut tx = self.begin().await?;
+        record_message(tx.tx(), m, now).await?;
+        tx.commit().await
+    }
+
+    /// Remembers what a message now shows, after a successful `chat.update`.
+    pub async fn slack_message_updated(
+        &self,
+        id: i64,
+        content_hash: &str,
+        now: Time,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        mark_updated(tx.tx(), id, content_hash, now).await?;
+        tx.commit().await
+    }
+
+    /// Remembers the Slack user id found for a reviewer (with the email it was found by).
+    pub async fn remember_slack_user(
+        &self,
+        reviewer: &ReviewerId,
+        email: &str,
+        slack_user: &str,
+        now: Time,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        remember_user(tx.tx(), reviewer, email, slack_user, now).await?;
+        tx.commit().await
+    }
 }

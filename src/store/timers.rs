@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 
 /// Replaces the armed timers of these escalations (none once decided): the rows of those
 /// that had some (`existing`) are cleared, then every new row is inserted.
-pub async fn replace(
+pub(super) async fn replace(
     tx: &mut Tx,
     existing: &[&EscalationId],
     timers: &[(&EscalationId, &[Timer])],
@@ -69,7 +69,7 @@ pub struct Cursor {
 /// the `timers_due` index in order and stops after `limit` rows, so a page costs the
 /// same however many timers are due; the cursor lets the next page be read before this
 /// one's escalations are ticked.
-pub async fn due(
+pub(super) async fn due(
     pool: &SqlitePool,
     now: Time,
     after: Option<&Cursor>,
@@ -101,12 +101,12 @@ pub async fn due(
 }
 
 /// The earliest armed timer, so the worker sleeps exactly until then.
-pub async fn next_due(pool: &SqlitePool) -> Result<Option<Time>> {
+pub(super) async fn next_due(pool: &SqlitePool) -> Result<Option<Time>> {
     let due: Option<i64> = sqlx::query_scalar(NEXT_DUE).fetch_one(pool).await?;
     Ok(due.map(from_ms))
 }
 
-pub async fn count(pool: &SqlitePool) -> Result<i64> {
+pub(super) async fn count(pool: &SqlitePool) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM timers")
         .fetch_one(pool)
         .await?)

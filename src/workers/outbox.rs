@@ -9,8 +9,8 @@
 use crate::domain::{AuditKind, AuditRecord, ChannelKind, Time};
 use crate::notify::{Delivery, backoff};
 use crate::service::Service;
+use crate::store;
 use crate::store::outbox::{Claim, Item};
-use crate::store::{self, outbox};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -272,7 +272,7 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
         .filter(|(_, r)| matches!(r, Recorded::Delivered))
         .map(|(item, _)| item.id)
         .collect();
-    outbox::mark_delivered(&mut tx, &delivered, now).await?;
+    tx.outbox_delivered(&delivered, now).await?;
     let mut audits = Vec::new();
     for (item, recorded) in judged {
         let (ok_kind, failed_kind) = service
@@ -284,10 +284,10 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
         match recorded {
             Recorded::Delivered => audits.push((item, audit(item, ok_kind, None))),
             Recorded::Retried { at, error } => {
-                outbox::mark_retry(&mut tx, item.id, *at, error).await?;
+                tx.outbox_retry(item.id, *at, error).await?;
             }
             Recorded::Failed { error } => {
-                outbox::mark_failed(&mut tx, item.id, now, error).await?;
+                tx.outbox_failed(item.id, now, error).await?;
                 audits.push((item, audit(item, failed_kind, Some(error))));
             }
         }
@@ -300,8 +300,8 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
             records: std::slice::from_ref(record),
         })
         .collect();
-    store::audit::append_all(&mut tx, &entries).await?;
-    service.store.commit(tx).await?;
+    tx.append_audit(&entries).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -367,7 +367,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
 /// item falls due, or [`POLL`] when ready items are held back by their ordering key or a
 /// busy destination (a completion ends the wait early anyway).
 async fn idle_wait(s: &Service) -> Duration {
-    let next = outbox::next_ready(&s.store.pool).await.unwrap_or(None);
+    let next = s.store.next_outbox_ready().await.unwrap_or(None);
     let Some(next) = next else {
         return super::MAX_IDLE;
     };

@@ -71,7 +71,9 @@ async fn prepare(
     now: Time,
     after: Option<Cursor>,
 ) -> store::Result<Option<Batch>> {
-    let page = store::timers::due(&service.store.pool, now, after.as_ref(), BATCH).await?;
+    let page = (service.store)
+        .due_timers(now, after.as_ref(), BATCH)
+        .await?;
     if page.escalations.is_empty() {
         return Ok(None);
     }
@@ -95,7 +97,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
         s.signals.timers(),
         &shutdown,
         move || async move { Ok(run_once(s, s.now()).await?.more) },
-        move || store::timers::next_due(&s.store.pool),
+        move || s.store.next_due_timer(),
     )
     .await
 }

@@ -1,7 +1,7 @@
 //! The audit hash chain: every transition recorded; any edited or deleted row is caught.
 
 use crate::support::TestApp;
-use countersign::store::audit::{Verdict, verify};
+use countersign::store::audit::Verdict;
 use serde_json::json;
 
 async fn some_history(app: &TestApp) -> String {
@@ -30,7 +30,7 @@ async fn every_transition_is_in_an_intact_chain() {
             "{kind} missing from {kinds:?}"
         );
     }
-    match verify(&app.service.store.pool).await.unwrap() {
+    match app.service.store.verify_audit().await.unwrap() {
         Verdict::Intact { events } => assert_eq!(events as usize, kinds.len()),
         broken => panic!("{broken:?}"),
     }
@@ -43,11 +43,11 @@ async fn an_edited_row_breaks_the_chain_at_that_event() {
     sqlx::query(
         "UPDATE audit_events SET data = json_set(data, '$.decision', 'approve') WHERE seq = 5",
     )
-    .execute(&app.service.store.pool)
+    .execute(&app.db)
     .await
     .unwrap();
     assert!(matches!(
-        verify(&app.service.store.pool).await.unwrap(),
+        app.service.store.verify_audit().await.unwrap(),
         Verdict::Broken { seq: 5, .. }
     ));
 }
@@ -57,11 +57,11 @@ async fn a_deleted_row_breaks_the_chain() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
     sqlx::query("DELETE FROM audit_events WHERE seq = 3")
-        .execute(&app.service.store.pool)
+        .execute(&app.db)
         .await
         .unwrap();
     assert!(matches!(
-        verify(&app.service.store.pool).await.unwrap(),
+        app.service.store.verify_audit().await.unwrap(),
         Verdict::Broken { seq: 4, .. }
     ));
 }
@@ -72,11 +72,11 @@ async fn a_rehashed_row_still_breaks_the_link_to_the_next() {
     some_history(&app).await;
     // A forger who recomputes one row's hash must also rewrite every later row.
     sqlx::query("UPDATE audit_events SET actor = 'mallory', hash = 'f00d' WHERE seq = 2")
-        .execute(&app.service.store.pool)
+        .execute(&app.db)
         .await
         .unwrap();
     assert!(matches!(
-        verify(&app.service.store.pool).await.unwrap(),
+        app.service.store.verify_audit().await.unwrap(),
         Verdict::Broken { seq: 2, .. }
     ));
 }

@@ -4,7 +4,7 @@
 
 use crate::support::{AGENT_KEY, Options, TestApp};
 use countersign::domain::EscalationId;
-use countersign::store::audit::{self, Verdict};
+use countersign::store::audit::Verdict;
 use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,7 +24,7 @@ async fn open_many(app: &TestApp, intent: &str, n: usize) -> Vec<String> {
 
 async fn statuses(app: &TestApp) -> HashMap<String, i64> {
     sqlx::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
-        .fetch_all(&app.service.store.pool)
+        .fetch_all(&app.db)
         .await
         .unwrap()
         .into_iter()
@@ -32,7 +32,7 @@ async fn statuses(app: &TestApp) -> HashMap<String, i64> {
 }
 
 async fn chain_length(app: &TestApp) -> i64 {
-    match audit::verify(&app.service.store.pool).await.unwrap() {
+    match app.service.store.verify_audit().await.unwrap() {
         Verdict::Intact { events } => events,
         broken => panic!("audit chain broken: {broken:?}"),
     }
@@ -82,10 +82,7 @@ async fn one_step_fires_1200_due_escalations_each_with_its_own_result_and_audit(
     // One chain for all of them: 3 events per timeout, 4 per delegation.
     assert_eq!(chain_length(&app).await, 800 * 3 + 400 * 4);
     // Nothing is left due; the pending ones are re-armed for their timeout.
-    let next = countersign::store::timers::next_due(&app.service.store.pool)
-        .await
-        .unwrap()
-        .unwrap();
+    let next = app.service.store.next_due_timer().await.unwrap().unwrap();
     assert!(next > app.clock_now());
     assert_eq!(app.advance(Duration::ZERO).await, 0);
 }
@@ -205,7 +202,7 @@ async fn concurrent_votes_on_many_escalations_each_decide_their_own() {
 #[tokio::test]
 async fn a_failing_request_fails_alone_and_its_group_neighbours_still_commit() {
     let app = TestApp::spawn().await;
-    let pool = &app.service.store.pool;
+    let pool = &app.db;
     for trigger in [
         "CREATE TRIGGER poison_intake BEFORE INSERT ON escalations
          WHEN NEW.state LIKE '%poison-pill%'

@@ -127,7 +127,7 @@ async fn callbacks_are_given_up_after_max_age_and_recorded_as_failed() {
     let (failed, error): (Option<i64>, Option<String>) =
         sqlx::query_as("SELECT failed_at, last_error FROM outbox WHERE escalation_id = ?")
             .bind(&id)
-            .fetch_one(&app.service.store.pool)
+            .fetch_one(&app.db)
             .await
             .unwrap();
     assert!(failed.is_some());

@@ -127,16 +127,14 @@ async fn timers_due_while_killed_fire_right_after_restart() {
 
     // While the process is down its deadline passes: backdate the escalation and its
     // timer row (no waiting an hour).
-    let store = countersign::store::Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = crate::support::open_db(&db).await;
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let moved = sqlx::query(
         "UPDATE escalations SET state = json_set(state, '$.expires_at', ?) WHERE id = ?",
     )
     .bind(past.to_rfc3339())
     .bind(&id)
-    .execute(&store.pool)
+    .execute(&store)
     .await
     .unwrap();
     assert_eq!(
@@ -148,11 +146,11 @@ async fn timers_due_while_killed_fire_right_after_restart() {
         sqlx::query("UPDATE timers SET due_at = ? WHERE escalation_id = ? AND kind = 'timeout'")
             .bind(past.timestamp_millis())
             .bind(&id)
-            .execute(&store.pool)
+            .execute(&store)
             .await
             .unwrap();
     assert_eq!(moved.rows_affected(), 1, "its timer survived too");
-    store.pool.close().await;
+    store.close().await;
 
     let server = Server::start(&config).await;
     let doc: Value = client
@@ -216,17 +214,15 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
     while senders.join_next().await.is_some() {}
 
     let acked = acked.lock().unwrap().clone();
-    let store = countersign::store::Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = crate::support::open_db(&db).await;
     let stored: std::collections::HashSet<String> =
         sqlx::query_scalar("SELECT id FROM escalations")
-            .fetch_all(&store.pool)
+            .fetch_all(&store)
             .await
             .unwrap()
             .into_iter()
             .collect();
-    store.pool.close().await;
+    store.close().await;
     let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(
         lost.is_empty(),
@@ -290,18 +286,21 @@ fn audit_verify_names_the_first_bad_event() {
                 )
             })
             .collect();
-        countersign::store::audit::append(&mut tx, Some("esc_x"), chrono::Utc::now(), &records)
-            .await
-            .unwrap();
+        let entry = countersign::store::audit::Entry {
+            escalation_id: Some("esc_x"),
+            at: chrono::Utc::now(),
+            records: &records,
+        };
+        tx.append_audit(&[entry]).await.unwrap();
         tx.commit().await.unwrap();
     });
     let out = run(&["audit", "verify", "--database", &url]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("3 event"));
     runtime.block_on(async {
-        let store = countersign::store::Store::open(&url).await.unwrap();
+        let store = crate::support::open_db(&db).await;
         sqlx::query("UPDATE audit_events SET kind = 'decided' WHERE seq = 2")
-            .execute(&store.pool)
+            .execute(&store)
             .await
             .unwrap();
     });

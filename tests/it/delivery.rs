@@ -170,7 +170,7 @@ async fn a_stalled_smtp_server_delays_nothing_else_and_its_mail_times_out_and_is
             "SELECT attempts, last_error FROM outbox WHERE channel = 'email' AND escalation_id = ?",
         )
         .bind(&id)
-        .fetch_all(&app.service.store.pool)
+        .fetch_all(&app.db)
         .await
         .unwrap();
         let timed_out = |e: &Option<String>| e.as_deref().is_some_and(|e| e.contains("500ms"));

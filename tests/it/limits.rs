@@ -20,7 +20,7 @@ fn retry_after(r: &reqwest::Response) -> u64 {
 async fn open_count(app: &TestApp, agent: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL")
         .bind(agent)
-        .fetch_one(&app.service.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap()
 }
@@ -120,7 +120,7 @@ async fn max_pending_holds_under_concurrent_intake() {
     let id: String = sqlx::query_scalar(
         "SELECT id FROM escalations WHERE agent_id = 'test-agent' AND decided_at IS NULL LIMIT 1",
     )
-    .fetch_one(&app.service.store.pool)
+    .fetch_one(&app.db)
     .await
     .unwrap();
     app.approve(&id, "bob").await;

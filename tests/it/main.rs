@@ -20,4 +20,5 @@ mod robustness;
 mod slack;
 mod ssrf;
 mod storage;
+mod store;
 mod timers;

@@ -116,9 +116,7 @@ async fn garbage_never_gets_a_server_error() {
     // Still alive and consistent. (An empty body is a valid cancel, so it may be cancelled.)
     let status = app.status(&id).await["status"].clone();
     assert!(status == "pending" || status == "cancelled", "{status}");
-    let verdict = countersign::store::audit::verify(&app.service.store.pool)
-        .await
-        .unwrap();
+    let verdict = app.service.store.verify_audit().await.unwrap();
     assert!(matches!(
         verdict,
         countersign::store::audit::Verdict::Intact { .. }

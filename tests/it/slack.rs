@@ -89,7 +89,7 @@ impl Env {
 
     async fn stored_messages(&self) -> Vec<(String, String, Option<String>)> {
         sqlx::query_as("SELECT channel, ts, reviewer_id FROM slack_messages ORDER BY id")
-            .fetch_all(&self.app.service.store.pool)
+            .fetch_all(&self.app.db)
             .await
             .expect("slack_messages")
     }

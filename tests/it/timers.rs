@@ -51,7 +51,7 @@ async fn timeout_denies_by_default_as_expired() {
     assert_eq!(r.status(), reqwest::StatusCode::CONFLICT);
     // Decided escalations hold no timers.
     let armed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timers")
-        .fetch_one(&app.service.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(armed, 0);
@@ -113,15 +113,12 @@ async fn a_stray_due_row_is_re_armed_not_spun_on() {
     // A row that claims to be due while the state says otherwise.
     sqlx::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")
         .bind(&id)
-        .execute(&app.service.store.pool)
+        .execute(&app.db)
         .await
         .unwrap();
     assert_eq!(app.advance(Duration::ZERO).await, 1);
     // Re-derived from the state: due in an hour again, so the next step has nothing to do.
-    let next = countersign::store::timers::next_due(&app.service.store.pool)
-        .await
-        .unwrap()
-        .unwrap();
+    let next = app.service.store.next_due_timer().await.unwrap().unwrap();
     assert!(next > app.clock_now() + chrono::Duration::minutes(59));
     assert_eq!(app.advance(Duration::ZERO).await, 0);
     assert_eq!(app.status(&id).await["status"], "pending");

@@ -13,7 +13,6 @@ use crate::notify::slack::modals;
 use crate::notify::slack::mrkdwn::escape;
 use crate::notify::slack::refs::{ActionRef, Button, StoredRound};
 use crate::service::ApplyError;
-use crate::store;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -298,12 +297,10 @@ async fn who(slack: &Slack, user: &str, deadline: Instant) -> Result<Option<Revi
     if let Some(r) = config.reviewer_by_slack_user(user) {
         return Ok(Some(r.clone()));
     }
-    let pool = &slack.service.store.pool;
-    let cached = store::slack::reviewers_for_user(pool, user)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the Slack user cache failed");
-        })?;
+    let db = &slack.service.store;
+    let cached = db.reviewers_for_slack_user(user).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the Slack user cache failed");
+    })?;
     // Only while the config still has that email and no explicit slack_user.
     let found = cached.iter().find_map(|(id, email)| {
         config
@@ -331,7 +328,7 @@ async fn who(slack: &Slack, user: &str, deadline: Instant) -> Result<Option<Revi
         return Ok(None);
     };
     let now = chrono::Utc::now();
-    if let Err(e) = store::slack::remember_user(pool, &r.id, &r.email, user, now).await {
+    if let Err(e) = db.remember_slack_user(&r.id, &r.email, user, now).await {
         tracing::warn!(error = %e, "caching a Slack user failed");
     }
     Ok(Some(r.clone()))

@@ -162,13 +162,13 @@ impl EmailChannel {
         {
             return Err(NotSent::Never(format!("not sent: {}", why.code())));
         }
-        let recent = store::escalations::recent_decisions(
-            &self.store.pool,
-            &esc.request.intent,
-            crate::view::RECENT_DECISIONS as u32 + 1,
-        )
-        .await
-        .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
+        let recent = (self.store)
+            .recent_decisions(
+                &esc.request.intent,
+                crate::view::RECENT_DECISIONS as u32 + 1,
+            )
+            .await
+            .map_err(|e| NotSent::Later(format!("loading recent decisions: {e}")))?;
         let context = self.request_context(esc, reviewer, invite, &recent, now);
         Ok((message::request_subject(&esc.request), "request", context))
     }
@@ -337,7 +337,7 @@ impl Channel for EmailChannel {
             };
         };
         let id = EscalationId(item.escalation_id.clone());
-        let esc = match store::escalations::get(&self.store.pool, &id).await {
+        let esc = match self.store.escalation(&id).await {
             Ok(Some(esc)) => esc,
             Ok(None) => {
                 return Delivery::Failed {

@@ -35,9 +35,10 @@ impl SlackChannel {
         reason: NotifyReason,
         to: Target,
     ) -> Result<(), ApiError> {
-        let pool = &self.store.pool;
         // A retry after Slack took the post but we lost the answer's bookkeeping.
-        if store::slack::message_for_item(pool, &item.message_id)
+        if self
+            .store
+            .slack_message_for_item(&item.message_id)
             .await?
             .is_some()
         {
@@ -86,7 +87,7 @@ impl SlackChannel {
             content_hash: &rendered.hash(),
         };
         let now = chrono::Utc::now();
-        if let Err(e) = store::slack::record_message(pool, &record, now).await {
+        if let Err(e) = self.store.record_slack_message(&record, now).await {
             // The reviewer has the message; failing the item would post it twice.
             tracing::error!(escalation = %esc.id, error = %e, "posted to Slack but could not record the message; it will not be updated");
         }
@@ -96,11 +97,10 @@ impl SlackChannel {
     /// Re-renders every message of the escalation and updates those whose content changed.
     /// A rate limit stops the pass (the retry resumes it: updated messages are skipped).
     pub(super) async fn sync(&self, item: &Item) -> Result<(), ApiError> {
-        let pool = &self.store.pool;
         let Some(esc) = self.load(&item.escalation_id).await? else {
             return Ok(());
         };
-        let messages = store::slack::messages(pool, esc.id.as_str()).await?;
+        let messages = self.store.slack_messages(esc.id.as_str()).await?;
         if messages.is_empty() {
             return Ok(());
         }
@@ -130,7 +130,10 @@ impl SlackChannel {
                 .update(&m.channel, &m.ts, rendered.content(), self.call())
                 .await
             {
-                Ok(()) => store::slack::mark_updated(pool, m.id, &hash, chrono::Utc::now()).await?,
+                Ok(()) => {
+                    let now = chrono::Utc::now();
+                    self.store.slack_message_updated(m.id, &hash, now).await?
+                }
                 Err(e @ ApiError::RateLimited(_)) => return Err(e),
                 Err(ApiError::Permanent(e)) => {
                     // Deleted by someone, or too old to edit: nothing a retry can fix.
@@ -146,7 +149,7 @@ impl SlackChannel {
         let Some(id) = EscalationId::parse(id) else {
             return Ok(None);
         };
-        Ok(store::escalations::get(&self.store.pool, &id).await?)
+        Ok(self.store.escalation(&id).await?)
     }
 
     async fn render(&self, esc: &Escalation, scope: &Scope) -> Result<Rendered, ApiError> {
@@ -166,10 +169,12 @@ impl SlackChannel {
         &self,
         esc: &Escalation,
     ) -> Result<(Vec<Escalation>, HashMap<String, String>), ApiError> {
-        let pool = &self.store.pool;
         let limit = blocks::RECENT as u32 + 1; // this escalation may be among them
-        let recent = store::escalations::recent_decisions(pool, &esc.request.intent, limit).await?;
-        let ids = store::slack::all_users(pool).await?.into_iter().collect();
+        let recent = self
+            .store
+            .recent_decisions(&esc.request.intent, limit)
+            .await?;
+        let ids = self.store.slack_users().await?.into_iter().collect();
         Ok((recent, ids))
     }
 
@@ -183,13 +188,14 @@ impl SlackChannel {
         if let Some(user) = &cfg.slack_user {
             return Ok(user.clone());
         }
-        let pool = &self.store.pool;
-        if let Some(user) = store::slack::cached_user(pool, reviewer, &cfg.email).await? {
+        if let Some(user) = self.store.slack_user(reviewer, &cfg.email).await? {
             return Ok(user);
         }
         match self.api.lookup_by_email(&cfg.email, self.call()).await? {
             Some(user) => {
-                store::slack::remember_user(pool, reviewer, &cfg.email, &user, chrono::Utc::now())
+                let now = chrono::Utc::now();
+                (self.store)
+                    .remember_slack_user(reviewer, &cfg.email, &user, now)
                     .await?;
                 Ok(user)
             }

@@ -51,6 +51,9 @@ pub struct TestApp {
     pub service: Service,
     pub clock: ManualClock,
     pub client: Client,
+    /// The test's own connections to the database file, for reading raw rows (and for
+    /// tampering as another process would); the app's pools are private to its store.
+    pub db: sqlx::SqlitePool,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
@@ -87,6 +90,18 @@ impl From<TestConfig> for Options {
     }
 }
 
+/// A small pool of its own on a database file, as another process would open it.
+pub async fn open_db(path: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(5));
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .expect("test connection to the database")
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(Options::default()).await
@@ -114,6 +129,7 @@ impl TestApp {
         let service = app.service.clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run());
+        let db = open_db(&db_path).await;
         Self {
             base: format!("http://{addr}"),
             service,
@@ -122,6 +138,7 @@ impl TestApp {
                 .timeout(Duration::from_secs(90))
                 .build()
                 .expect("client"),
+            db,
             shutdown,
             server: Some(server),
             _dir: dir,
@@ -269,14 +286,15 @@ impl TestApp {
     /// How many escalations are stored, of every agent.
     pub async fn escalation_count(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
-            .fetch_one(&self.service.store.pool)
+            .fetch_one(&self.db)
             .await
             .expect("count")
     }
 
     /// Audit event kinds for one escalation, oldest first.
     pub async fn audit_kinds(&self, id: &str) -> Vec<String> {
-        countersign::store::audit::for_escalation(&self.service.store.pool, id)
+        (self.service.store)
+            .audit_events(id)
             .await
             .expect("audit")
             .into_iter()
