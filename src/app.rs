@@ -10,6 +10,7 @@ use crate::notify::slack::SlackChannel;
 use crate::notify::slack::api::SlackApi;
 use crate::notify::{Channel, Notifier};
 use crate::service::Service;
+use crate::signing::links::LinkKeys;
 use crate::store::Store;
 use crate::workers;
 use anyhow::Context;
@@ -20,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct App {
     pub service: Service,
+    slack_api: Option<Arc<SlackApi>>,
+    link_keys: Arc<LinkKeys>,
     listener: TcpListener,
     shutdown: CancellationToken,
     workers: bool,
@@ -48,6 +51,19 @@ impl App {
             config.server.override_listen(bound);
         }
         let config = Arc::new(config);
+        // Each shared piece is built once here and handed to whoever needs it.
+        let dir = Arc::new(config.directory());
+        let link_keys = Arc::new(
+            crate::notify::email::link_keys(&config, &store)
+                .await
+                .context("loading the link secret")?,
+        );
+        let slack_api = match &config.slack {
+            Some(slack) => Some(Arc::new(
+                SlackApi::new(slack).context("building the Slack client")?,
+            )),
+            None => None,
+        };
         let http = callback_guard::client(false).context("building the HTTP client")?;
         let guarded = callback_guard::client(true).context("building the HTTP client")?;
         let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(CallbackChannel::new(
@@ -55,26 +71,32 @@ impl App {
             http,
             guarded,
         ))];
-        if let Some(slack) = &config.slack {
-            let api = SlackApi::new(slack).context("building the Slack client")?;
+        if let Some(api) = &slack_api {
             channels.push(Arc::new(SlackChannel::new(
-                Arc::new(api),
+                api.clone(),
                 config.clone(),
+                dir.clone(),
                 store.clone(),
             )));
         }
         if let Some(email) = &config.email {
-            let keys = crate::notify::email::link_keys(&config, &store)
-                .await
-                .context("loading the link secret")?;
             channels.push(Arc::new(
-                EmailChannel::new(config.clone(), email, store.clone(), clock.clone(), keys)
-                    .context("setting up email")?,
+                EmailChannel::new(
+                    config.clone(),
+                    dir.clone(),
+                    email,
+                    store.clone(),
+                    clock.clone(),
+                    link_keys.clone(),
+                )
+                .context("setting up email")?,
             ));
         }
-        let service = Service::new(store, config, clock, Notifier::new(channels));
+        let service = Service::new(store, config, dir, clock, Notifier::new(channels));
         Ok(Self {
             service,
+            slack_api,
+            link_keys,
             listener,
             shutdown: CancellationToken::new(),
             workers: true,
@@ -113,6 +135,8 @@ impl App {
         }
         let router = http::router(AppState {
             service: self.service.clone(),
+            slack_api: self.slack_api.clone(),
+            link_keys: self.link_keys.clone(),
         });
         let limits = self.service.config.server.connections.clone();
         http::serve::serve(self.listener, router, limits, self.shutdown.clone()).await;

@@ -11,37 +11,19 @@ use super::pages::{self, Page};
 use crate::domain::engine::{self, Event, VoteInput};
 use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
 use crate::service::ApplyError;
-use crate::signing::links::{LinkAction, LinkClaims, LinkError, LinkKeys};
+use crate::signing::links::{LinkAction, LinkClaims, LinkError};
 use crate::view::{self, EscalationView, TemplateView, ViewInput};
 use axum::extract::rejection::{FormRejection, PathRejection};
-use axum::extract::{Extension, Form, Path, State};
+use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tokio::sync::OnceCell;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/links/{token}", get(show).post(submit))
-        .layer(Extension(Keys::default()))
         .layer(middleware::map_response(pages::secure_headers))
-}
-
-/// The link keys, loaded on first use from the config and the database (the
-/// generated secret lives there), then kept for the life of the router.
-#[derive(Clone, Default)]
-struct Keys(Arc<OnceCell<LinkKeys>>);
-
-impl Keys {
-    async fn get(&self, state: &AppState) -> Result<&LinkKeys, Problem> {
-        let service = &state.service;
-        self.0
-            .get_or_try_init(|| crate::notify::email::link_keys(&service.config, &service.store))
-            .await
-            .map_err(|e| Problem::internal("loading the link keys", e))
-    }
 }
 
 /// A verified token and the escalation it names.
@@ -136,13 +118,9 @@ fn refusal_title(r: &Refusal) -> &'static str {
 }
 
 /// GET: the confirmation page, or why the link cannot be used. Reads only.
-async fn show(
-    State(state): State<AppState>,
-    Extension(keys): Extension<Keys>,
-    token: Result<Path<String>, PathRejection>,
-) -> Page {
+async fn show(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Page {
     let now = state.service.now();
-    let link = match open(&state, &keys, token, now).await {
+    let link = match open(&state, token, now).await {
         Ok(link) => link,
         Err(problem) => return problem_page(&state, problem, now),
     };
@@ -155,12 +133,11 @@ async fn show(
 /// POST: records the vote through the engine, which has the last word.
 async fn submit(
     State(state): State<AppState>,
-    Extension(keys): Extension<Keys>,
     token: Result<Path<String>, PathRejection>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Page {
     let now = state.service.now();
-    let link = match open(&state, &keys, token, now).await {
+    let link = match open(&state, token, now).await {
         Ok(link) => link,
         Err(problem) => return problem_page(&state, problem, now),
     };
@@ -205,7 +182,6 @@ async fn submit(
 /// Verifies the token and loads its escalation.
 async fn open(
     state: &AppState,
-    keys: &Keys,
     token: Result<Path<String>, PathRejection>,
     now: Time,
 ) -> Result<Link, Problem> {
@@ -213,7 +189,7 @@ async fn open(
     let Ok(Path(token)) = token else {
         return Err(Problem::Invalid);
     };
-    let keys = keys.get(state).await?;
+    let keys = &state.link_keys;
     let claims = keys.verify(&token, now).map_err(|e| {
         tracing::info!(error = %e, "email link refused");
         match e {

@@ -12,24 +12,31 @@ pub mod serve;
 pub mod slack;
 mod strict_json;
 
+use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
+use crate::signing::links::LinkKeys;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use error::AppError;
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// What every handler can reach: the service, and the pieces `App::build` made once.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    /// The Slack Web API client, when Slack is configured.
+    pub slack_api: Option<Arc<SlackApi>>,
+    /// The keys that sign and verify email links.
+    pub link_keys: Arc<LinkKeys>,
 }
 
 pub fn router(state: AppState) -> Router {
     let limit = state.service.config.server.max_body_bytes;
-    let rate_limits = std::sync::Arc::new(limits::RateLimits::new(&state.service.config));
+    let rate_limits = Arc::new(limits::RateLimits::new(&state.service.config));
     Router::new()
         .merge(agents::router())
         .merge(reviewers::router())

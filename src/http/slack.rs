@@ -39,7 +39,7 @@ const NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the interaction handler needs when Slack is configured.
 pub struct Slack {
     pub service: Service,
-    pub api: SlackApi,
+    pub api: Arc<SlackApi>,
     verifier: SlackEventSignatureVerifier,
 }
 
@@ -49,9 +49,7 @@ struct SlackState(Option<Arc<Slack>>);
 pub fn router(state: &AppState) -> Router<AppState> {
     let service = &state.service;
     let slack = service.config.slack.as_ref().and_then(|cfg| {
-        let api = SlackApi::new(cfg)
-            .inspect_err(|e| tracing::error!(error = %e, "Slack client could not be built; interactions are off"))
-            .ok()?;
+        let api = state.slack_api.clone()?;
         let secret = SlackSigningSecret::new(cfg.signing_secret.expose().to_owned());
         Some(Arc::new(Slack {
             service: service.clone(),

@@ -37,12 +37,13 @@ impl Service {
     pub fn new(
         store: Store,
         config: Arc<Config>,
+        dir: Arc<Directory>,
         clock: Arc<dyn Clock>,
         notifier: Notifier,
     ) -> Self {
         Self {
             store,
-            dir: Arc::new(config.directory()),
+            dir,
             config,
             clock,
             notifier,

@@ -52,10 +52,10 @@ pub fn link_url(config: &Config, token: &str) -> String {
 
 pub struct EmailChannel {
     config: Arc<Config>,
-    dir: Directory,
+    dir: Arc<Directory>,
     store: Store,
     clock: Arc<dyn Clock>,
-    keys: LinkKeys,
+    keys: Arc<LinkKeys>,
     transport: Transport,
     from: Mailbox,
     domain: String,
@@ -65,17 +65,18 @@ pub struct EmailChannel {
 impl EmailChannel {
     pub fn new(
         config: Arc<Config>,
+        dir: Arc<Directory>,
         email: &EmailConfig,
         store: Store,
         clock: Arc<dyn Clock>,
-        keys: LinkKeys,
+        keys: Arc<LinkKeys>,
     ) -> anyhow::Result<Self> {
         let transport = Transport::from_config(email, config.delivery.timeout)?;
         let from = Mailbox::from_str(&email.from)
             .map_err(|_| anyhow::anyhow!("email.from is not a mailbox"))?;
         tracing::info!(transport = %transport.describe(), "email channel on");
         Ok(Self {
-            dir: config.directory(),
+            dir,
             domain: message::domain_of(&from),
             send_outcome: email.send_outcome,
             config,

@@ -27,15 +27,15 @@ use std::sync::Arc;
 pub struct SlackChannel {
     api: Arc<SlackApi>,
     config: Arc<Config>,
-    dir: Directory,
+    dir: Arc<Directory>,
     store: Store,
 }
 
 impl SlackChannel {
-    pub fn new(api: Arc<SlackApi>, config: Arc<Config>, store: Store) -> Self {
+    pub fn new(api: Arc<SlackApi>, config: Arc<Config>, dir: Arc<Directory>, store: Store) -> Self {
         Self {
             api,
-            dir: config.directory(),
+            dir,
             config,
             store,
         }
