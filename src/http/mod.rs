@@ -1,10 +1,12 @@
-//! HTTP surfaces, one router each (agents, reviewers, ops), sharing one error type.
+//! HTTP surfaces, one router each (agents, reviewers, ops, links, slack, the OpenAPI
+//! document), sharing one error type.
 
 pub mod agents;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod links;
+pub mod openapi;
 pub mod ops;
 pub mod reviewers;
 pub mod serve;
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(reviewers::router())
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(links::router())
         .merge(slack::router(&state))
         .fallback(not_found)
@@ -76,7 +79,7 @@ async fn json_errors(response: Response) -> Response {
     } else {
         text
     };
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body = serde_json::to_string(&error::ErrorBody::new(code, message)).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
