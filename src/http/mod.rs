@@ -50,7 +50,7 @@ async fn not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "not_found", "No such route.")
 }
 
-/// Every error leaves in the contract's shape: axum's own rejections (Path, Query, Json,
+/// Every error leaves as an `ErrorBody` (src/http/error.rs): axum's own rejections (Path, Query, Json,
 /// body limit), its empty 405 and anything else that answers an error as plain text or
 /// nothing are rewritten to `{"error":{"code","message"}}`, keeping their status and headers
 /// (`Allow`, `Retry-After`). JSON errors and the email pages (HTML) pass untouched.
@@ -88,7 +88,7 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// The contract's code and a default sentence for a status.
+/// The `ErrorCode` and a default sentence for a status.
 fn error_code(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("malformed", "The request could not be read."),
