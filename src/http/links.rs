@@ -188,7 +188,6 @@ fn refusal_title(r: &Refusal) -> &'static str {
 }
 
 /// GET: the confirmation page, or why the link cannot be used. Reads only.
-/// The confirmation page of an email link; never changes state.
 #[utoipa::path(
     get,
     path = "/links/{token}",
@@ -220,7 +219,6 @@ async fn show(
 }
 
 /// POST: records the vote through the engine, which has the last word.
-/// The confirmation page's button: records the vote the link stands for.
 #[utoipa::path(
     post,
     path = "/links/{token}",
