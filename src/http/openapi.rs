@@ -27,7 +27,9 @@ pub use placeholder_schemas::{
         description = "A human checkpoint in front of high-risk AI-agent actions. An agent \
             submits an escalation; reviewers decide on Slack, by email or through this API; the \
             agent reads the decision, long-polls for it or receives it by signed callback. Every \
-            JSON error is `ErrorBody`; 429 and 503 carry `Retry-After`.",
+            JSON error is `ErrorBody`; 429 and 503 carry `Retry-After`. Any route answers 405 \
+            `method_not_allowed` (with `Allow`) to a method it does not take, and 500 `internal` \
+            when something fails on the server, with nothing changed.",
     ),
     paths(
         super::agents::create,
