@@ -99,7 +99,8 @@ agents:
     )
 }
 
-/// The intake body of the design document: a realistic escalation of about 800 bytes.
+/// A realistic intake body of about 800 bytes: the fields of `EscalationRequest` but
+/// `callback_url` (and `deadline` only when given).
 pub fn intake_body(i: usize, deadline: Option<Time>) -> Value {
     let mut body = json!({
         "intent": "infrastructure.deployment.production",

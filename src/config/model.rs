@@ -1,4 +1,5 @@
-//! The typed shape of the YAML file (design.md §4). Unknown keys are errors so typos surface.
+//! The typed shape of the YAML file (README.md "Configuration reference"). Unknown keys are
+//! errors so typos surface.
 
 use super::duration;
 use super::secret::Secret;
@@ -47,9 +48,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
-    /// Lets a request's `callback_url` name loopback/private/link-local addresses (design.md §4).
+    /// Lets a request's `callback_url` name loopback/private/link-local addresses (README.md
+    /// "Security"; the rules are in src/domain/callback_target.rs).
     pub allow_private_callbacks: bool,
-    /// Connection limits (design.md §3), written as fields of `server:`.
+    /// Connection limits (README.md "Security", enforced in src/http/serve/), written as
+    /// fields of `server:`.
     pub connections: ConnectionLimits,
     public_url_is_default: bool,
 }
@@ -395,8 +398,8 @@ impl Default for RiskRange {
     }
 }
 
-/// `separation_of_duties:`; unset fields take the defaults of design.md rule 3,
-/// which live in one place: `SeparationOfDuties::default()`.
+/// `separation_of_duties:`; unset fields take the defaults README.md "Configuration
+/// reference" lists, which live in one place: `SeparationOfDuties::default()`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeparationConfig {

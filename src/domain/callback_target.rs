@@ -1,4 +1,4 @@
-//! Where a callback URL given in a request may point (design.md §4 "Callbacks"): pure rules on
+//! Where a callback URL given in a request may point (README.md "Security"): pure rules on
 //! the parsed URL and on addresses. Resolving names is the caller's (intake, delivery).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

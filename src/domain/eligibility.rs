@@ -20,7 +20,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The contract's error code.
+    /// The API's error code (`ErrorCode` in src/http/error.rs lists them all).
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotEligible(_) => "not_eligible",

@@ -10,32 +10,37 @@ pub const MAX_SUMMARY: usize = 10_000;
 pub const MAX_SHORT_TEXT: usize = 2_000;
 pub const MAX_LIST: usize = 1_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Risk {
+    /// 0 (harmless) to 100; a request without a risk counts as 100 when workflows are matched.
+    #[schema(maximum = 100)]
     pub score: u8,
     #[serde(default)]
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Policy {
     pub id: Option<String>,
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Activity {
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<Time>,
     pub summary: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
+    /// Shown to the reviewer as the link text, beside the link's real host.
     pub label: String,
+    /// An absolute http(s) URL.
     pub url: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Context {
     #[serde(default)]
     pub recent_activity: Vec<Activity>,
@@ -44,23 +49,38 @@ pub struct Context {
 }
 
 /// A validated escalation request. Construct with [`EscalationRequest::parse`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// It is also the intake body's schema in `GET /openapi.json`; the limits written on its
+/// fields there are the ones `validate` enforces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EscalationRequest {
+    /// What the agent wants to do, e.g. `infrastructure.deployment.production`: letters,
+    /// digits and `. _ - : /`; workflows match it with globs.
+    #[schema(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._:/-]+$")]
     pub intent: String,
+    /// One human sentence (or a few) shown to reviewers.
+    #[schema(min_length = 1, max_length = 10000)]
     pub summary: String,
+    /// The exact action, any JSON; `payload_sha256` is over its RFC 8785 canonical form.
     #[serde(default)]
     pub payload: serde_json::Value,
+    #[schema(max_length = 2000)]
     pub resource: Option<String>,
     pub risk: Option<Risk>,
     pub policy: Option<Policy>,
+    /// The human the agent acts for; they may not approve it themselves.
+    #[schema(max_length = 2000)]
     pub requested_by: Option<String>,
     #[serde(default)]
     pub context: Context,
+    /// The latest moment a decision is useful; must be in the future.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deadline: Option<Time>,
+    /// Where the decision is called back (an absolute http(s) URL on a host the agent's
+    /// `callback_hosts` allows); the agent's configured `callback_url` otherwise.
     pub callback_url: Option<String>,
 }
 
-/// The top-level fields of the intake body (design.md §3); any other is refused.
+/// The top-level fields of the intake body (the fields of [`EscalationRequest`]); any other is refused.
 const FIELDS: &[&str] = &[
     "intent",
     "summary",

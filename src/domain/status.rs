@@ -1,5 +1,6 @@
-//! The status document of the contract: what agents poll, long-poll and receive in callbacks.
-//! Plain serde structs, so the shape is written down once and can be described (OpenAPI).
+//! The status document: what agents poll, long-poll and receive in callbacks (README
+//! "Walk-through"). Plain serde structs, so the shape is written down once, and the
+//! OpenAPI document (src/http/openapi.rs) describes these very types.
 
 use super::Time;
 use super::eligibility;
@@ -15,61 +16,91 @@ pub fn rfc3339(t: Time) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An escalation as agents see it: `GET /v1/escalations/{id}`, intake and vote answers,
+/// and the `data` of the `escalation.decided` callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusDocument {
+    /// `esc_` + a ULID.
+    #[schema(value_type = String, pattern = "^esc_[0-9A-HJKMNP-TV-Z]{26}$")]
     pub id: EscalationId,
     pub status: EscalationStatus,
+    /// The workflow that governs it (the first whose `match` fitted).
     pub workflow: String,
+    /// The agent that submitted it.
+    #[schema(value_type = String)]
     pub agent: AgentId,
     pub intent: String,
     pub summary: String,
+    /// SHA-256 (hex) of the payload's RFC 8785 canonical JSON.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub payload_sha256: String,
     #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Time,
-    /// The effective deadline: the earlier of the agent's and the workflow timeout.
+    /// The effective deadline: the earlier of the agent's `deadline` and `created_at` plus
+    /// the workflow's `timeout`.
     #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub deadline: Time,
     /// 1-based.
+    #[schema(minimum = 1)]
     pub current_stage: usize,
+    #[schema(minimum = 1, maximum = 5)]
     pub total_stages: usize,
     pub stages: Vec<StageDocument>,
+    /// `null` while pending.
+    #[schema(required = true)]
     pub decision: Option<DecisionDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageDocument {
     /// 1-based.
+    #[schema(minimum = 1)]
     pub stage: usize,
     pub name: String,
     pub status: StageStatus,
+    #[schema(minimum = 1)]
     pub required_approvals: u32,
+    /// `null` for a stage without an SLA or not yet started.
     #[serde(serialize_with = "millis_opt")]
+    #[schema(value_type = Option<String>, required = true, format = DateTime)]
     pub sla_deadline: Option<Time>,
     pub votes: Vec<VoteDocument>,
-    /// Who may vote now; present only on the open current stage of a pending escalation.
+    /// Reviewer ids who may vote now; present only on the open current stage of a pending
+    /// escalation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub eligible: Option<Vec<ReviewerId>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VoteDocument {
+    /// The reviewer's id.
+    #[schema(value_type = String)]
     pub reviewer: ReviewerId,
     pub decision: VoteChoice,
+    #[schema(required = true)]
     pub comment: Option<String>,
     pub conditions: Vec<String>,
     pub channel: VoteChannel,
     #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Time,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionDocument {
     pub outcome: Outcome,
     #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub decided_at: Time,
+    #[schema(required = true)]
     pub reason: Option<String>,
+    /// The union of every approver's conditions, in the order first given.
     pub conditions: Vec<String>,
-    /// Reviewer ids, `agent:<id>` for a cancel, empty for a timeout.
+    /// Reviewer ids, `agent:<id>` for a cancelling agent; empty for a timeout.
+    #[schema(value_type = Vec<String>)]
     pub decided_by: Vec<Decider>,
 }
 

@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::error::AppError;
+use super::error::ErrorBody;
 use super::extract::{AuthAgent, has_body, json_body, raw_body};
 use super::limits::RateLimits;
 use crate::config::AgentConfig;
@@ -34,6 +35,31 @@ pub fn router() -> Router<AppState> {
         .route("/v1/escalations/{id}/cancel", post(cancel))
 }
 
+/// Submit an escalation.
+///
+/// Answered once the escalation is durable. A repeat with the same `Idempotency-Key`
+/// answers 200 with the first escalation and creates nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/escalations",
+    tag = "agents",
+    security(("agent_key" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a repeat returns the escalation it first created."),
+    ),
+    request_body(content = EscalationRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
+        (status = 200, description = "A repeat of an idempotency key: the escalation it created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
+        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
+        (status = 400, description = "`malformed`: not JSON, a duplicate key, or a bad idempotency key.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "`validation` (the message names the field; unknown top-level fields too) or `no_workflow` (nothing governs this action, so it may not proceed).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over the agent's `rate_limit` (per second or `max_pending`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<RateLimits>>,
@@ -51,6 +77,31 @@ async fn create(
 
 /// Standard Webhooks intake: the signature is verified over the raw bytes
 /// before anything is parsed; `webhook-id` is the idempotency key.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{agent_id}",
+    tag = "agents",
+    summary = "Submit an escalation as a signed webhook",
+    description = "The intake body, signed per Standard Webhooks with the agent's `whsec_` secret (5-minute timestamp tolerance; several `v1,` signatures may be given). `webhook-id` is the idempotency key.",
+    params(
+        ("agent_id" = String, Path, description = "The agent's id from the config."),
+        ("webhook-id" = String, Header, description = "Unique per message; also the idempotency key."),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds."),
+        ("webhook-signature" = String, Header, description = "Space-separated `v1,<base64 HMAC-SHA256>` signatures."),
+    ),
+    request_body(content = EscalationRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
+        (status = 200, description = "A repeat of a `webhook-id`: the escalation it created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
+        (status = 401, description = "`unauthorized`: unknown agent, missing headers, or a signature or timestamp that does not verify.", body = ErrorBody),
+        (status = 400, description = "`malformed`: not JSON, a duplicate key, or a bad idempotency key.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "`validation` (the message names the field; unknown top-level fields too) or `no_workflow` (nothing governs this action, so it may not proceed).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over the agent's `rate_limit` (per second or `max_pending`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 async fn webhook(
     State(state): State<AppState>,
     Extension(limits): Extension<Arc<RateLimits>>,
@@ -125,6 +176,27 @@ async fn owned(state: &AppState, agent: &AgentConfig, id: &str) -> Result<Escala
     }
 }
 
+/// Read an escalation, or long-poll for its decision.
+///
+/// Only the agent's own escalations. With `?wait=N` the answer waits until the status
+/// leaves `pending` or N seconds pass.
+#[utoipa::path(
+    get,
+    path = "/v1/escalations/{id}",
+    tag = "agents",
+    security(("agent_key" = [])),
+    params(
+        ("id" = String, Path, description = "`esc_` + ULID."),
+        ("wait" = Option<u64>, Query, description = "Seconds to long-poll while pending; above 60 counts as 60."),
+    ),
+    responses(
+        (status = 200, description = "The status document.", body = StatusDocument),
+        (status = 400, description = "`malformed`: `wait` is not a whole number.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 async fn read(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,
@@ -161,12 +233,36 @@ async fn read(
     Ok(Json(status_document(&esc, &state.service.dir)))
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelBody {
+    /// Shown to reviewers and kept as the decision's reason (up to 2000 characters).
     reason: Option<String>,
 }
 
+/// Cancel a pending escalation.
+///
+/// It ends `cancelled`, reviewers' messages are updated and the agent is called back. The
+/// body is optional.
+#[utoipa::path(
+    post,
+    path = "/v1/escalations/{id}/cancel",
+    tag = "agents",
+    security(("agent_key" = [])),
+    params(("id" = String, Path, description = "`esc_` + ULID.")),
+    request_body(content = Option<CancelBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Cancelled: the status document.", body = StatusDocument),
+        (status = 400, description = "`malformed`: a body that is not JSON.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
+        (status = 409, description = "`already_decided`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "`validation`: an unknown field in the body.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 async fn cancel(
     State(state): State<AppState>,
     AuthAgent(agent): AuthAgent,

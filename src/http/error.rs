@@ -1,4 +1,5 @@
-//! One error type for every HTTP surface: the contract's JSON body, status codes, and opaque 500s.
+//! One error type for every HTTP surface: the API's JSON error body (`ErrorBody` in
+//! `GET /openapi.json`), status codes, and opaque 500s.
 
 use crate::domain::{Refusal, ValidationError};
 use crate::service::{ApplyError, IntakeError};
@@ -6,7 +7,6 @@ use crate::store::StoreError;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// Seconds a client waits before retrying a write storage refused (a full disk is freed,
 /// a lock released, in that order of time).
@@ -89,9 +89,86 @@ impl AppError {
     }
 }
 
+/// `{"error": {"code", "message"}}`: the body of every JSON error, the framework's own
+/// rejections included (see `json_errors` in src/http/mod.rs).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code a program can branch on.
+    #[schema(value_type = ErrorCode)]
+    pub code: &'static str,
+    /// A sentence for a human; its wording may change.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// Every `error.code` the server answers with. Codes are written as `&'static str` where
+/// they arise (the engine's [`Refusal::code`], the status fallbacks of src/http/mod.rs);
+/// this enum is their published list, and a test keeps the two in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: unreadable body, syntax error or duplicate JSON key, bad query or header.
+    Malformed,
+    /// 401: credentials missing or not valid.
+    Unauthorized,
+    /// 403: the reviewer is not in the stage's pool or lacks its role or department.
+    NotEligible,
+    /// 403: the requester may not review their own action.
+    SelfApproval,
+    /// 403: a separation-of-duties rule blocks this vote.
+    SeparationOfDuties,
+    /// 403: this reviewer already voted on this stage.
+    AlreadyVoted,
+    /// 403: another refusal (framework fallback).
+    Forbidden,
+    /// 404: unknown id or route (another agent's escalation is unknown too).
+    NotFound,
+    /// 405: the route does not accept this method (`Allow` lists those it does).
+    MethodNotAllowed,
+    /// 408: the request took too long to arrive.
+    RequestTimeout,
+    /// 409: the escalation is already decided.
+    AlreadyDecided,
+    /// 409: the button or link belongs to a stage opening that has closed.
+    StaleStage,
+    /// 409: another conflict (framework fallback).
+    Conflict,
+    /// 413: the body is over `server.max_body_bytes`.
+    PayloadTooLarge,
+    /// 415: a JSON endpoint got a body without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// 422: the content is not valid (the message names the field).
+    Validation,
+    /// 422: no workflow matches, so the action may not proceed (fail closed).
+    NoWorkflow,
+    /// 429: over the agent's rate or pending limit; see `Retry-After`.
+    RateLimited,
+    /// 4xx: any other client error (framework fallback).
+    BadRequest,
+    /// 500: something failed on the server; nothing was changed.
+    Internal,
+    /// 503: storage cannot commit now; see `Retry-After`.
+    Unavailable,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(ErrorBody::new(self.code, self.message));
         if self.status == StatusCode::UNAUTHORIZED {
             return (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
         }
@@ -166,5 +243,74 @@ impl From<IntakeError> for AppError {
             ),
             IntakeError::Store(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EscalationStatus;
+    use crate::service::IntakeError;
+
+    /// The codes `ErrorCode` publishes, read from its own schema.
+    fn published() -> Vec<String> {
+        let schema = serde_json::to_value(<ErrorCode as utoipa::PartialSchema>::schema())
+            .expect("schema serializes");
+        let codes = schema["enum"].as_array().expect("an enum schema").clone();
+        codes
+            .into_iter()
+            .map(|c| c.as_str().expect("a string code").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_code_the_server_answers_is_published() {
+        let published = published();
+        let mut answered: Vec<&'static str> = (400..=599)
+            .filter_map(|s| StatusCode::from_u16(s).ok())
+            .map(|s| super::super::error_code(s).0)
+            .collect();
+        let refusals = [
+            Refusal::NotEligible(String::new()),
+            Refusal::SelfApproval,
+            Refusal::SeparationOfDuties(String::new()),
+            Refusal::AlreadyVoted,
+            Refusal::AlreadyDecided(EscalationStatus::Approved),
+            Refusal::StaleStage,
+            Refusal::DenyNeedsComment,
+            Refusal::Invalid(String::new()),
+        ];
+        answered.extend(refusals.iter().map(|r| AppError::refused(r).code));
+        let intake = IntakeError::NoWorkflow {
+            intent: "i".into(),
+            risk: "1".into(),
+        };
+        answered.extend([
+            AppError::from(intake).code,
+            AppError::malformed("").code,
+            AppError::unauthorized("").code,
+            AppError::not_found().code,
+            AppError::validation("").code,
+            AppError::unsupported_media_type().code,
+            AppError::rate_limited("", 1).code,
+            AppError::unavailable("").code,
+            AppError::internal("test", "").code,
+        ]);
+        for code in answered {
+            assert!(
+                published.iter().any(|p| p == code),
+                "{code} is answered but not in ErrorCode"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_documented_shape() {
+        let body =
+            serde_json::to_value(ErrorBody::new("not_found", "No such escalation.")).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "not_found", "message": "No such escalation."}})
+        );
     }
 }

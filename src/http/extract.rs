@@ -53,7 +53,7 @@ fn invalid_key() -> AppError {
     AppError::unauthorized("The API key is not valid.")
 }
 
-/// The raw body, or the contract's 413 / 400.
+/// The raw body, or the API's 413 / 400.
 pub fn raw_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -7,6 +7,7 @@
 
 use super::AppState;
 use super::error::AppError;
+use super::openapi::LinkForm;
 use super::pages::{self, Page};
 use crate::domain::engine::{self, Event, VoteInput};
 use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
@@ -118,6 +119,20 @@ fn refusal_title(r: &Refusal) -> &'static str {
 }
 
 /// GET: the confirmation page, or why the link cannot be used. Reads only.
+#[utoipa::path(
+    get,
+    path = "/links/{token}",
+    tag = "email links",
+    params(("token" = String, Path, description = "The signed link token: escalation, revision, stage opening, reviewer and action, with an expiry.")),
+    responses(
+        (status = 200, description = "The confirmation page: context and one button.", content_type = "text/html"),
+        (status = 400, description = "A tampered or foreign link.", content_type = "text/html"),
+        (status = 403, description = "The reviewer may not vote (now): the engine's refusal.", content_type = "text/html"),
+        (status = 404, description = "The escalation is gone.", content_type = "text/html"),
+        (status = 409, description = "Already voted, decided, or the stage opening has closed.", content_type = "text/html"),
+        (status = 410, description = "The link's deadline has passed.", content_type = "text/html"),
+    ),
+)]
 async fn show(State(state): State<AppState>, token: Result<Path<String>, PathRejection>) -> Page {
     let now = state.service.now();
     let link = match open(&state, token, now).await {
@@ -131,6 +146,22 @@ async fn show(State(state): State<AppState>, token: Result<Path<String>, PathRej
 }
 
 /// POST: records the vote through the engine, which has the last word.
+#[utoipa::path(
+    post,
+    path = "/links/{token}",
+    tag = "email links",
+    params(("token" = String, Path, description = "The signed link token.")),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Recorded: the result page.", content_type = "text/html"),
+        (status = 400, description = "A tampered or foreign link.", content_type = "text/html"),
+        (status = 403, description = "The engine refused the vote.", content_type = "text/html"),
+        (status = 404, description = "The escalation is gone.", content_type = "text/html"),
+        (status = 409, description = "Already voted, decided, or the stage opening has closed.", content_type = "text/html"),
+        (status = 410, description = "The link's deadline has passed.", content_type = "text/html"),
+        (status = 422, description = "The form again, saying what is missing (a deny's reason, a condition).", content_type = "text/html"),
+    ),
+)]
 async fn submit(
     State(state): State<AppState>,
     token: Result<Path<String>, PathRejection>,

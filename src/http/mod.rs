@@ -1,10 +1,12 @@
-//! HTTP surfaces, one router each (agents, reviewers, ops), sharing one error type.
+//! HTTP surfaces, one router each (agents, reviewers, ops, links, slack, the OpenAPI
+//! document), sharing one error type.
 
 pub mod agents;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod links;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod reviewers;
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(reviewers::router())
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(links::router())
         .merge(slack::router(&state))
         .fallback(not_found)
@@ -55,7 +58,7 @@ async fn not_found() -> AppError {
     AppError::new(StatusCode::NOT_FOUND, "not_found", "No such route.")
 }
 
-/// Every error leaves in the contract's shape: axum's own rejections (Path, Query, Json,
+/// Every error leaves as an `ErrorBody` (src/http/error.rs): axum's own rejections (Path, Query, Json,
 /// body limit), its empty 405 and anything else that answers an error as plain text or
 /// nothing are rewritten to `{"error":{"code","message"}}`, keeping their status and headers
 /// (`Allow`, `Retry-After`). JSON errors and the email pages (HTML) pass untouched.
@@ -84,7 +87,7 @@ async fn json_errors(response: Response) -> Response {
     } else {
         text
     };
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body = serde_json::to_string(&error::ErrorBody::new(code, message)).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -93,7 +96,7 @@ async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// The contract's code and a default sentence for a status.
+/// The `ErrorCode` and a default sentence for a status.
 fn error_code(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("malformed", "The request could not be read."),

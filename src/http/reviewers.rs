@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::error::AppError;
+use super::error::ErrorBody;
 use super::extract::{AuthReviewer, json_body, raw_body};
 use crate::domain::engine::{Event, VoteInput};
 use crate::domain::request::{Context, Policy, Risk};
@@ -26,6 +27,16 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The escalations waiting on this reviewer, each with its full context.
+#[utoipa::path(
+    get,
+    path = "/v1/reviews/pending",
+    tag = "reviewers",
+    security(("reviewer_key" = [])),
+    responses(
+        (status = 200, description = "Oldest first, at most 500.", body = Vec<ReviewDocument>),
+        (status = 401, description = "`unauthorized`: the reviewer key is missing or not valid.", body = ErrorBody),
+    ),
+)]
 async fn pending(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,
@@ -40,23 +51,30 @@ async fn pending(
     ))
 }
 
-/// The status document plus what a reviewer needs to decide.
-#[derive(Debug, Serialize)]
+/// One entry of `GET /v1/reviews/pending`: the status document plus what a reviewer
+/// needs to decide.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewDocument {
     #[serde(flatten)]
     pub status: StatusDocument,
     pub request: ReviewRequest,
+    /// The workflow's conditions a reviewer may attach to an approval.
     pub conditions_offered: Vec<String>,
 }
 
 /// The request as the agent sent it, with the agent's configured name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewRequest {
     /// `null` when the agent is no longer configured.
+    #[schema(required = true)]
     pub agent_name: Option<String>,
+    #[schema(required = true)]
     pub resource: Option<String>,
+    #[schema(required = true)]
     pub risk: Option<Risk>,
+    #[schema(required = true)]
     pub policy: Option<Policy>,
+    #[schema(required = true)]
     pub requested_by: Option<String>,
     pub context: Context,
     pub payload: Value,
@@ -91,16 +109,43 @@ fn review_document(state: &AppState, esc: &Escalation) -> ReviewDocument {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VoteBody {
+    #[schema(value_type = VoteChoice)]
     decision: String,
+    /// Required for a deny.
     #[serde(default)]
     comment: Option<String>,
+    /// Conditions the approval carries; the decision carries the union of all approvers'.
     #[serde(default)]
     conditions: Vec<String>,
 }
 
+/// Vote on the current stage of an escalation.
+///
+/// Every rule (eligibility, separation of duties, one vote per stage opening) is judged by
+/// the engine, as for Slack and email votes.
+#[utoipa::path(
+    post,
+    path = "/v1/escalations/{id}/votes",
+    tag = "reviewers",
+    security(("reviewer_key" = [])),
+    params(("id" = String, Path, description = "`esc_` + ULID.")),
+    request_body(content = VoteBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded: the status document after the vote.", body = StatusDocument),
+        (status = 400, description = "`malformed`: not JSON, or a duplicate key.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the reviewer key is missing or not valid.", body = ErrorBody),
+        (status = 403, description = "`not_eligible`, `self_approval`, `separation_of_duties` or `already_voted`; nothing changed.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such escalation.", body = ErrorBody),
+        (status = 409, description = "`already_decided`, or `stale_stage`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
+        (status = 422, description = "`validation`: an unknown decision or field, or a deny without a comment.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 async fn vote(
     State(state): State<AppState>,
     AuthReviewer(reviewer): AuthReviewer,

@@ -11,8 +11,9 @@ mod actions;
 mod form;
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, ErrorBody};
 use super::extract::raw_body;
+use super::openapi::SlackForm;
 use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
 use actions::{Answer, Notice, Reply};
@@ -62,6 +63,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .with_state(SlackState(slack))
 }
 
+/// Slack's interactivity request URL (`manifest.yml`): button clicks and modal submissions.
+#[utoipa::path(
+    post,
+    path = "/slack/interactions",
+    tag = "slack",
+    params(
+        ("X-Slack-Signature" = String, Header, description = "`v0=` + hex HMAC-SHA256 with the app's signing secret over `v0:{timestamp}:{raw body}`."),
+        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; 5-minute window."),
+    ),
+    request_body(content = SlackForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Handled within Slack's 3 seconds: empty, or a modal's `response_action` JSON. A refused vote is answered privately to the clicker."),
+        (status = 400, description = "`malformed`: no readable `payload`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the signature or timestamp does not verify.", body = ErrorBody),
+        (status = 404, description = "`not_found`: Slack is not configured on this server.", body = ErrorBody),
+    ),
+)]
 async fn interactions(
     State(SlackState(slack)): State<SlackState>,
     headers: HeaderMap,

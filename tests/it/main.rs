@@ -14,6 +14,7 @@ mod display;
 mod email;
 mod engine_rules;
 mod limits;
+mod openapi;
 mod query_plans;
 mod reviewers;
 mod robustness;

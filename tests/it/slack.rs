@@ -720,7 +720,7 @@ async fn stage_advance_closes_the_previous_stage_and_asks_the_next() {
 
     // A button from the closed stage is refused as stale, privately.
     env.click("erin", &alice, "approve").await;
-    env.reply_containing("earlier stage").await;
+    env.reply_containing("earlier round").await;
     assert_eq!(env.app.status(&id).await["current_stage"], 2);
 }
 

@@ -1,4 +1,4 @@
-//! No SSRF through `callback_url` (design.md §4 "Callbacks"): a request's callback must name an
+//! No SSRF through `callback_url` (README.md "Security"): a request's callback must name an
 //! allowed host:port, carry no userinfo, never reach a private address unless the operator
 //! allows it, and redirects are never followed.
 
@@ -102,7 +102,7 @@ async fn a_host_not_in_callback_hosts_is_refused() {
         "{body}"
     );
     // Another path on the allowed host:port is fine; another name for the host is not
-    // (the allowance is the host:port as written, design.md §4).
+    // (the allowance is the host:port as written; README.md "Security").
     let r = create_with_callback(&app, &allowed.url.replace("/hooks", "/elsewhere")).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = create_with_callback(&app, &allowed.url.replace("127.0.0.1", "localhost")).await;

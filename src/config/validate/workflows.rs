@@ -5,7 +5,7 @@ use crate::config::model::{Config, MatchConfig, StageConfig, WorkflowConfig};
 use crate::config::reference::{Reference, eligible_pool, meets_gate};
 use crate::domain::TimeoutAction;
 
-/// design.md §2: a workflow is 1–5 sequential stages.
+/// A workflow is 1–5 sequential stages (README.md "What it does"; docs/architecture.md).
 const MAX_STAGES: usize = 5;
 const CHANNELS: [&str; 2] = ["slack", "email"];
 

@@ -1,4 +1,4 @@
-//! Serving HTTP/1 with bounded connections (design.md §3): a header deadline, an idle
+//! Serving HTTP/1 with bounded connections (README.md "Security"): a header deadline, an idle
 //! keep-alive deadline, a body deadline, a cap on open connections with a reserve for
 //! health checks, accept errors that back off instead of spinning, and a shutdown
 //! that gives requests in flight a grace period and then drops what is left.

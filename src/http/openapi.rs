@@ -1,0 +1,170 @@
+//! The OpenAPI 3.1 description of the HTTP API, served at `GET /openapi.json`.
+//!
+//! Operations come from the `#[utoipa::path]` attribute on each handler and schemas from
+//! the handlers' own types (`EscalationRequest`, `VoteBody`, `ErrorBody`, the domain
+//! enums). tests/it/openapi.rs holds the document to the real router: every route is
+//! documented and every documented path is routed.
+
+use super::AppState;
+use super::error::{ErrorBody, ErrorCode, ErrorDetail};
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::LazyLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
+use utoipa::{Modify, OpenApi};
+
+pub use super::reviewers::{ReviewDocument, ReviewRequest};
+pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument, VoteDocument};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "countersign",
+        description = "A human checkpoint in front of high-risk AI-agent actions. An agent \
+            submits an escalation; reviewers decide on Slack, by email or through this API; the \
+            agent reads the decision, long-polls for it or receives it by signed callback. Every \
+            JSON error is `ErrorBody`; 429 and 503 carry `Retry-After`. Any route answers 405 \
+            `method_not_allowed` (with `Allow`) to a method it does not take, and 500 `internal` \
+            when something fails on the server, with nothing changed.",
+    ),
+    paths(
+        super::agents::create,
+        super::agents::webhook,
+        super::agents::read,
+        super::agents::cancel,
+        super::reviewers::pending,
+        super::reviewers::vote,
+        super::slack::interactions,
+        super::links::show,
+        super::links::submit,
+        super::ops::healthz,
+        super::ops::readyz,
+        super::ops::metrics,
+        openapi_json,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, LinkForm, SlackForm)),
+    modifiers(&Security, &ClosedIntake),
+    tags(
+        (name = "agents", description = "Submit escalations, read decisions, cancel."),
+        (name = "reviewers", description = "What waits for a reviewer, and voting."),
+        (name = "slack", description = "Slack's interactivity request URL (manifest.yml)."),
+        (name = "email links", description = "Signed links from review emails: a GET shows, only the POST votes."),
+        (name = "operations", description = "Health, readiness, metrics and this document."),
+    )
+)]
+struct ApiDoc;
+
+/// The document, built once.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+static JSON: LazyLock<String> =
+    LazyLock::new(|| document().to_pretty_json().unwrap_or_else(|_| "{}".into()));
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", content_type = "application/json")),
+)]
+async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], JSON.as_str())
+}
+
+/// The three bearer credentials: an agent's API key, a reviewer's API key and the
+/// optional `server.metrics_token`.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |what: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(what.to_owned()))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            "agent_key",
+            bearer("An agent's `api_key` from the config (`agents[].api_key`)."),
+        );
+        components.add_security_scheme(
+            "reviewer_key",
+            bearer("A reviewer's `api_key` from the config (`reviewers[].api_key`)."),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            bearer("`server.metrics_token`, required only when it is set."),
+        );
+    }
+}
+
+/// Unknown top-level intake fields are refused (422 naming the field). The request type
+/// cannot say so with `deny_unknown_fields` (stored requests must stay readable if a field
+/// is retired; see `EscalationRequest::parse`), so the schema says it here.
+struct ClosedIntake;
+
+impl Modify for ClosedIntake {
+    fn modify(&self, doc: &mut Document) {
+        let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+        if let Some(RefOr::T(Schema::Object(intake))) =
+            schemas.and_then(|s| s.get_mut("EscalationRequest"))
+        {
+            intake.additional_properties = Some(Box::new(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
+    }
+}
+
+/// The confirmation page's form (`application/x-www-form-urlencoded`), as
+/// `Submitted::parse` in src/http/links.rs reads it; the token in the path says who votes
+/// how, so the form carries only the details.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LinkForm {
+    /// Required for a deny.
+    comment: Option<String>,
+    /// Indexes of the workflow's offered conditions ticked (repeat the field for several).
+    condition: Option<Vec<u32>>,
+    /// More conditions, one per line.
+    other_conditions: Option<String>,
+}
+
+/// `GET /healthz`'s body, as `healthz` in src/http/ops.rs writes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: String,
+}
+
+/// `GET /readyz`'s body, as `readyz` in src/http/ops.rs writes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    status: String,
+    /// Why it is not ready; only with `unavailable`.
+    reason: Option<String>,
+}
+
+/// Slack's interaction request (`application/x-www-form-urlencoded`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SlackForm {
+    /// The interaction as JSON (`block_actions` or `view_submission`), read only after
+    /// `X-Slack-Signature` was verified over the raw body.
+    payload: String,
+}
