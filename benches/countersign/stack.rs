@@ -80,6 +80,9 @@ agents:
     name: Bench Agent
     api_key: {AGENT_KEY}
     webhook_secret: {AGENT_SECRET}
+    # The bench measures throughput, not admission: the default max_pending (10,000)
+    # would refuse every intake after the first 10,000 open escalations.
+    rate_limit: {{max_pending: 100000000}}
 {callback}reviewers:
 {reviewers}workflows:
   - id: standard

@@ -112,8 +112,8 @@ fn review_document(state: &AppState, esc: &Escalation) -> ReviewDocument {
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VoteBody {
-    #[schema(value_type = VoteChoice)]
-    decision: String,
+    /// Parsed by serde: anything but a known choice is a 422 naming the field.
+    decision: VoteChoice,
     /// Required for a deny.
     #[serde(default)]
     comment: Option<String>,
@@ -157,19 +157,10 @@ async fn vote(
     let value = json_body(&headers, &body)?;
     let input: VoteBody = serde_path_to_error::deserialize(value)
         .map_err(|e| AppError::validation(format!("{}: {}", e.path(), e.inner())))?;
-    let choice = match input.decision.as_str() {
-        "approve" => VoteChoice::Approve,
-        "deny" => VoteChoice::Deny,
-        _ => {
-            return Err(AppError::validation(
-                "decision must be \"approve\" or \"deny\".",
-            ));
-        }
-    };
     let id = EscalationId::parse(&id).ok_or_else(AppError::not_found)?;
     let event = Event::Vote(VoteInput {
         reviewer: reviewer.id.clone(),
-        choice,
+        choice: input.decision,
         comment: input.comment,
         conditions: input.conditions,
         channel: VoteChannel::Api,

@@ -18,6 +18,10 @@ pub(super) const RECENT_DECISIONS: &str =
 /// New state for `n` escalations, matched on the primary key and on the revision each
 /// step was worked out from (optimistic check: a row that moved is left alone, and the
 /// count of rows changed tells).
+/// An agent's open escalations, from the counts the triggers of migration 0005 keep.
+pub(super) const OPEN_FOR_AGENT: &str =
+    "SELECT COALESCE((SELECT open FROM agent_open WHERE agent_id = ?), 0)";
+
 pub(super) fn update_sql(n: usize) -> String {
     format!(
         "WITH v (id, base, status, revision, decided_at, state) AS (VALUES {})
@@ -289,12 +293,12 @@ fn decode(state: &str) -> Result<Escalation> {
 
 /// How many of this agent's escalations are still open (no decision yet), for `max_pending`.
 /// Read inside the intake transaction, so concurrent intakes cannot both take the last place.
+/// The count is kept by triggers (migration 0005), so this is one primary-key lookup
+/// however many are open.
 pub(super) async fn count_open_for_agent(tx: &mut Tx, agent: &AgentId) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL",
-    )
-    .bind(agent.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let n: i64 = sqlx::query_scalar(OPEN_FOR_AGENT)
+        .bind(agent.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -250,6 +250,10 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ),
         ("idempotency lookup", escalations::idempotency_sql(3)),
         (
+            "open escalations of an agent",
+            escalations::OPEN_FOR_AGENT.into(),
+        ),
+        (
             "recent decisions by intent",
             escalations::RECENT_DECISIONS.into(),
         ),

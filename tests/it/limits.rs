@@ -132,4 +132,14 @@ async fn max_pending_holds_under_concurrent_intake() {
         "rate_limited",
     )
     .await;
+    // The counts the triggers keep (migration 0005) agree with the rows, after
+    // intakes, refusals and a decision.
+    for agent in ["test-agent", "other-agent"] {
+        let kept: i64 = sqlx::query_scalar("SELECT open FROM agent_open WHERE agent_id = ?")
+            .bind(agent)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(kept, open_count(&app, agent).await, "{agent}");
+    }
 }

@@ -41,6 +41,7 @@ fn expected(name: &str) -> &'static str {
         "recent decisions by intent" => "escalations_intent_decided",
         "escalations by id" | "escalation update" => "sqlite_autoindex_escalations_1",
         "audit head" => "INTEGER PRIMARY KEY",
+        "open escalations of an agent" => "sqlite_autoindex_agent_open_1",
         other => panic!("no expectation for hot query {other:?}"),
     }
 }
