@@ -45,7 +45,8 @@ pub struct ExecutionView<'a> {
     /// `Not reported by 12:16 UTC`.
     pub headline: String,
     /// One sentence per finding: a failure the agent reported, the two hashes of a
-    /// different payload, each violated constraint.
+    /// different payload (`Payload differs: approved sha256 3f2a9c01b7d4…, executed …`),
+    /// each violated constraint.
     pub findings: Vec<String>,
     /// `succeeded`, `failed` or `unreported`.
     pub status: &'static str,
@@ -79,13 +80,14 @@ pub fn after_approval(esc: &Escalation) -> Option<AfterApproval<'_>> {
 }
 
 fn execution<'a>(esc: &'a Escalation, done: &'a Execution, by: &str) -> ExecutionView<'a> {
+    let failed = done.status == ExecutionStatus::Failed;
     let mut findings = Vec::new();
-    if done.status == ExecutionStatus::Failed {
+    if failed && done.is_problem() {
         findings.push("The agent reported that the execution failed.".to_owned());
     }
     if done.matches == Some(false) {
         findings.push(format!(
-            "Executed with a different payload: approved sha256 {}, executed {}",
+            "Payload differs: approved sha256 {}, executed {}",
             short_hash(&esc.payload_sha256),
             short_hash(done.payload_sha256.as_deref().unwrap_or_default())
         ));
@@ -100,6 +102,11 @@ fn execution<'a>(esc: &'a Escalation, done: &'a Execution, by: &str) -> Executio
         )
     } else if !done.violations.is_empty() {
         (Tone::Problem, "Constraint violated".to_owned())
+    } else if failed {
+        (
+            Tone::Ok,
+            "Execution failed (the approved payload)".to_owned(),
+        )
     } else {
         (Tone::Ok, "Executed as approved".to_owned())
     };
@@ -209,7 +216,10 @@ mod tests {
         let after = after_approval(&esc).unwrap();
         let by = at(mins(61)).format("%H:%M UTC").to_string();
         assert_eq!(after.execute_within, format!("Execute within 1h (by {by})"));
-        assert_eq!(after.receipt_id, None, "not signed in this branch's engine");
+        assert_eq!(
+            after.receipt_id, None,
+            "the pure engine leaves signing to the shell"
+        );
         assert!(after.execution.is_none(), "no report yet");
         esc.decision.as_mut().unwrap().receipt = Some(Receipt {
             id: "rcpt_01TEST".into(),
@@ -250,7 +260,7 @@ mod tests {
             view.findings,
             [
                 format!(
-                    "Executed with a different payload: approved sha256 {}…, executed {}…",
+                    "Payload differs: approved sha256 {}…, executed {}…",
                     &esc.payload_sha256[..12],
                     &payload_sha256(&over)[..12]
                 ),
@@ -262,10 +272,15 @@ mod tests {
         let failed = reported(&esc, json!({"amount": 15000}), "failed");
         let view = after_approval(&failed).unwrap().execution.unwrap();
         assert_eq!(view.status, "failed");
+        assert_eq!(view.headline, "Execution failed (the approved payload)");
+        assert!(view.findings.is_empty());
+        let failed = reported(&esc, json!({"amount": 19000}), "failed");
+        let view = after_approval(&failed).unwrap().execution.unwrap();
         assert_eq!(
-            view.findings,
-            ["The agent reported that the execution failed."]
+            view.findings[0],
+            "The agent reported that the execution failed."
         );
+        assert_eq!(view.findings.len(), 3);
     }
 
     #[test]

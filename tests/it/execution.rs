@@ -382,6 +382,13 @@ async fn reviewers_see_the_window_then_a_mismatch_in_slack_and_by_email() {
         "{text}"
     );
     assert!(text.contains(VIOLATION), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Payload differs: approved sha256 {}…",
+            &payload_sha256(&paid(AMOUNT))[..12]
+        )),
+        "{text}"
+    );
     assert!(text.contains(&payload_sha256(&paid(19000))[..12]), "{text}");
     check_blocks(&dm.blocks, 50, false).expect("within Block Kit limits");
     assert!(slack.errors().is_empty(), "{:?}", slack.errors());

@@ -204,6 +204,8 @@ impl EmailChannel {
         let headline = view.after.as_ref().and_then(|a| a.execution.as_ref());
         let context = json!({
             "preheader": headline.map_or("", |e| e.headline.as_str()),
+            // The mail's own heading says the headline; the shared block need not repeat it.
+            "execution_mail": true,
             "esc": view,
             "reviewer": {"name": reviewer.name, "email": reviewer.email},
         });
