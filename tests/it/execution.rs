@@ -103,6 +103,11 @@ fn as_html(text: &str) -> String {
     text.replace('/', "&#x2F;")
 }
 
+async fn metrics(app: &TestApp) -> String {
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
 fn paid(amount: i64) -> Value {
     json!({"amount": amount, "to": "ACME"})
 }
@@ -125,6 +130,8 @@ async fn a_report_of_the_approved_payload_matches_and_is_audited_once() {
         kinds.iter().filter(|k| *k == "execution_reported").count(),
         1
     );
+    let matched = "countersign_executions_total{result=\"matched\"}";
+    assert!(metrics(&app).await.contains(matched));
 
     // The same report again: 200, nothing new.
     let again = ok(report(&app, &id, body).await).await;
@@ -190,15 +197,7 @@ async fn a_different_payload_mismatches_and_lists_each_violation() {
     assert_eq!(data["approved_payload_sha256"], doc["payload_sha256"]);
 
     // Counted once per label it has, after the commit.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&app).await;
     for result in ["mismatched", "violated"] {
         let line = format!("countersign_executions_total{{result=\"{result}\"}}");
         assert!(metrics.contains(&line), "no {line} in:\n{metrics}");
@@ -313,9 +312,19 @@ async fn bad_input_gets_the_contract_error_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn an_approval_without_a_report_by_exp_is_unreported() {
-    let app = spawn().await;
-    let id = approved_payment(&app).await;
+async fn an_approval_without_a_report_by_exp_is_unreported_and_reviewers_hear_it() {
+    let slack = FakeSlack::start().await;
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::spawn_with(Options {
+        config: config().slack(&slack.api_url).email(&smtp.url()),
+        manual_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let id = payment(&app, "Pay invoice 44").await;
+    app.deliver_all().await;
+    approve_capped(&app, &id).await;
+    app.deliver_all().await;
     assert_eq!(app.advance(59 * MIN).await, 0);
     assert!(app.status(&id).await.get("execution").is_none());
     assert_eq!(
@@ -334,7 +343,23 @@ async fn an_approval_without_a_report_by_exp_is_unreported() {
             .await
             .contains(&"execution_unreported".to_owned())
     );
+    assert!(
+        metrics(&app)
+            .await
+            .contains("countersign_executions_total{result=\"unreported\"}")
+    );
     assert_eq!(app.advance(60 * MIN).await, 0, "nothing left armed");
+
+    app.deliver_all().await;
+    let text = slack.message_in(&dm_channel("bob")).all_text();
+    assert!(text.contains(":grey_question: *Not reported by "), "{text}");
+    let mail = smtp.to("bob@example.com").pop().expect("execution mail");
+    assert!(mail.text.starts_with("NOT REPORTED BY "), "{}", mail.text);
+
+    // A report that comes after all is still recorded: the mark was only for analytics.
+    let late = json!({"status": "succeeded", "payload": paid(AMOUNT)});
+    let doc = ok(report(&app, &id, late).await).await;
+    assert_eq!(doc["execution"]["matches"], true);
 }
 
 #[tokio::test]
