@@ -14,8 +14,9 @@ pub struct Workflow {
     timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout_action: Option<String>,
+    /// Labels (strings) and typed conditions (objects).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    conditions: Vec<String>,
+    conditions: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     separation_of_duties: Option<Separation>,
     stages: Vec<Stage>,
@@ -79,7 +80,24 @@ impl Workflow {
     }
 
     pub fn conditions(mut self, conditions: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        self.conditions = strings(conditions);
+        self.conditions
+            .extend(strings(conditions).into_iter().map(Into::into));
+        self
+    }
+
+    /// A typed condition; `check` is `(pointer, op)`.
+    pub fn typed_condition(
+        mut self,
+        id: &str,
+        label: &str,
+        input: &str,
+        check: Option<(&str, &str)>,
+    ) -> Self {
+        let mut c = serde_json::json!({"id": id, "label": label, "input": input});
+        if let Some((pointer, op)) = check {
+            c["check"] = serde_json::json!({"pointer": pointer, "op": op});
+        }
+        self.conditions.push(c);
         self
     }
 
@@ -288,5 +306,27 @@ pub fn standard() -> Vec<Workflow> {
             .intents(["test.risk"])
             .risk(50, 100)
             .stage(Stage::new("Approval").approvers(["user:bob"])),
+        Workflow::new("constraints")
+            .intents(["test.constraints"])
+            .conditions(["Canary rollout required"])
+            .typed_condition(
+                "max_amount",
+                "Cap the amount",
+                "number",
+                Some(("/amount", "lte")),
+            )
+            .typed_condition(
+                "min_replicas",
+                "Keep replicas",
+                "number",
+                Some(("/replicas", "gte")),
+            )
+            .typed_condition("region", "Region", "text", Some(("/region", "eq")))
+            .typed_condition("ticket", "Change ticket", "text", None)
+            .stage(
+                Stage::new("Two of three")
+                    .approvers(["user:alice", "user:bob", "user:carol"])
+                    .required(2),
+            ),
     ]
 }
