@@ -2,7 +2,9 @@
 //! the strictest winning, shown by label; anything undeclared or mistyped is a 422 that
 //! changes nothing.
 
+use crate::support::browser::Browser;
 use crate::support::fake_slack::{self, FakeSlack, dm_channel, form_body, sign};
+use crate::support::smtp::SmtpServer;
 use crate::support::{Options, TestApp, TestConfig, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -271,4 +273,163 @@ async fn the_engine_refusal_of_a_slack_value_shows_in_the_modal() {
         "{body}"
     );
     assert_eq!(app.status(&id).await["stages"][0]["votes"], json!([]));
+}
+
+/// The links in mail point at `public_url`, which defaults to port 0 in tests; keep their path.
+fn local(app: &TestApp, link: &str) -> String {
+    let at = link.find("/links/").expect("a /links/ URL");
+    app.url(&link[at..])
+}
+
+/// The "Approve with conditions" link mailed to `to` for `id`.
+fn conditions_link(smtp: &SmtpServer, to: &str, id: &str) -> String {
+    smtp.to(to)
+        .into_iter()
+        .find(|m| m.text.contains(id))
+        .expect("request mail")
+        .link("Approve with conditions:")
+}
+
+async fn post_form(app: &TestApp, link: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut encoder = reqwest::Url::parse("http://form.invalid/").expect("url");
+    encoder.query_pairs_mut().extend_pairs(form);
+    let r = app
+        .client
+        .post(local(app, link))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encoder.query().unwrap_or_default().to_owned())
+        .send()
+        .await
+        .expect("POST");
+    (r.status(), r.text().await.expect("body"))
+}
+
+async fn spawn_with_email(smtp: &SmtpServer) -> TestApp {
+    TestApp::spawn_with(Options {
+        config: TestConfig::default().email(&smtp.url()),
+        manual_workers: true,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_confirmation_page_offers_typed_inputs_and_refuses_a_bad_number() {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_with_email(&smtp).await;
+    let id = escalate(&app).await;
+    app.deliver_all().await;
+    let link = conditions_link(&smtp, "bob@example.com", &id);
+
+    let page = app.client.get(local(&app, &link)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'none'") || csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<input id="constraint_max_amount" name="constraint_max_amount" type="number" step="any""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="constraint_region" type="text" maxlength="500""#));
+    assert!(html.contains("Cap the amount") && html.contains("Change ticket"));
+    assert!(
+        html.contains("Checked: &#x2F;amount must be ≤ this"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<input type="checkbox" name="condition" value="0">"#));
+    assert!(!html.contains("<script"));
+
+    let audit = app.audit_kinds(&id).await;
+    let (status, body) = post_form(
+        &app,
+        &link,
+        &[
+            ("constraint_max_amount", "18k"),
+            ("constraint_region", "eu-west-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Cap the amount: “18k” is not a number."),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"value="eu-west-1""#),
+        "what was typed is kept: {body}"
+    );
+    assert_eq!(app.status(&id).await["stages"][0]["votes"], json!([]));
+    assert_eq!(app.audit_kinds(&id).await, audit);
+
+    let (status, body) = post_form(
+        &app,
+        &link,
+        &[
+            ("constraint_max_amount", "18000"),
+            ("constraint_region", "<eu>"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("You approved with conditions"), "{body}");
+    assert!(
+        body.contains("Cap the amount: 18000; Region: &lt;eu&gt;"),
+        "{body}"
+    );
+    assert_eq!(
+        app.status(&id).await["stages"][0]["votes"][0]["constraints"],
+        json!({"max_amount": 18000, "region": "<eu>"})
+    );
+}
+
+#[tokio::test]
+async fn a_real_browser_fills_in_a_number_and_approves() {
+    let browser = Browser::start().await;
+    let smtp = SmtpServer::start().await;
+    let app = spawn_with_email(&smtp).await;
+    let id = escalate(&app).await;
+    app.deliver_all().await;
+    vote_ok(
+        &app,
+        &id,
+        "alice",
+        json!({"decision": "approve", "constraints": {"max_amount": 19000}}),
+    )
+    .await;
+    browser
+        .goto(&local(
+            &app,
+            &conditions_link(&smtp, "carol@example.com", &id),
+        ))
+        .await;
+    let amount = browser.find("input#constraint_max_amount").await;
+    browser.type_into(&amount, "18000.5").await;
+    let button = browser.find("form button[type=submit]").await;
+    browser.click(&button).await;
+    browser
+        .wait_for_title("You approved with conditions: ")
+        .await;
+    let source = browser.source().await;
+    assert!(source.contains("Cap the amount: 18000.5"), "{source}");
+    let status = app.status(&id).await;
+    assert_eq!(status["status"], "approved");
+    assert_eq!(status["stages"][0]["votes"][1]["channel"], "email");
+    assert_eq!(
+        status["decision"]["constraints"],
+        json!({"max_amount": 18000.5})
+    );
+    // The outcome mail names the merged value by its label.
+    app.deliver_all().await;
+    let outcome = smtp
+        .to("bob@example.com")
+        .into_iter()
+        .find(|m| m.text.contains("Cap the amount: 18000.5"));
+    assert!(outcome.is_some(), "no outcome mail with the constraint");
+    browser.quit().await;
 }
