@@ -37,6 +37,31 @@ async fn vote_ok(app: &TestApp, id: &str, reviewer: &str, body: Value) {
 async fn constraints_are_recorded_per_vote_and_merged_strictest_first() {
     let app = TestApp::spawn().await;
     let id = escalate(&app).await;
+    // The pending list offers them, so an API client knows ids and types.
+    let pending: Value = app
+        .client
+        .get(app.url("/v1/reviews/pending"))
+        .bearer_auth("alice-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let offered = &pending.as_array().unwrap()[0];
+    assert_eq!(
+        offered["conditions_offered"],
+        json!(["Canary rollout required"])
+    );
+    assert_eq!(
+        offered["constraints_offered"][0],
+        json!({"id": "max_amount", "label": "Cap the amount", "input": "number",
+               "check": {"pointer": "/amount", "op": "lte"}})
+    );
+    assert_eq!(
+        offered["constraints_offered"][3],
+        json!({"id": "ticket", "label": "Change ticket", "input": "text"})
+    );
     // Only constraints, no labels: still an approval with conditions.
     vote_ok(
         &app,
