@@ -192,7 +192,7 @@ fn required_string(m: &Mapping, key: &str, problems: &mut Vec<(String, String)>)
         None => {
             problems.push((
                 String::new(),
-                format!("a typed condition needs `{key}` (it has id, label and input)"),
+                format!("a typed condition needs `{key}` (id, label and input are required)"),
             ));
             None
         }

@@ -235,7 +235,7 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
     // Values only (no label ticked) approve with conditions.
     let values = json!({
         "constraint_max_amount": {"value": {"type": "number_input", "value": "18000.5"}},
-        "constraint_region": {"value": {"type": "plain_text_input", "value": "eu-west-1"}},
+        "constraint_region": {"value": {"type": "plain_text_input", "value": "<!here> eu-west-1"}},
         "constraint_ticket": {"value": {"type": "plain_text_input", "value": null}},
     });
     let r = interact(&app, &fake_slack::submit("carol", &view, values)).await;
@@ -245,7 +245,7 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
     assert_eq!(vote["channel"], "slack");
     assert_eq!(
         vote["constraints"],
-        json!({"max_amount": 18000.5, "region": "eu-west-1"})
+        json!({"max_amount": 18000.5, "region": "<!here> eu-west-1"})
     );
 
     // Carol's own message shows her values by label.
@@ -264,8 +264,13 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
     app.deliver_all().await;
     let text = slack.message_in(&dm_channel("alice")).all_text();
     assert!(
-        text.contains("Cap the amount: 18000.5") && text.contains("Region: eu-west-1"),
+        text.contains("Cap the amount: 18000.5")
+            && text.contains("Region: &lt;!here&gt; eu-west-1"),
         "{text}"
+    );
+    assert!(
+        !text.contains("<!here>"),
+        "reviewer text is escaped: {text}"
     );
 }
 

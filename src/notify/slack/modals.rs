@@ -256,3 +256,64 @@ fn read_labels(state: &SlackViewState, offered: &[&str]) -> ConditionsInput {
         comment: text_value(state, COMMENT, COMMENT),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::conditions::{ConditionSpec, TypedCondition};
+    use crate::domain::fixtures;
+
+    fn typed(i: usize, input: InputKind) -> ConditionSpec {
+        ConditionSpec::Typed(TypedCondition {
+            id: format!("c{i}"),
+            label: format!("Condition {i} {}", "x".repeat(3000)),
+            input,
+            check: None,
+        })
+    }
+
+    #[test]
+    fn the_most_conditions_a_workflow_may_have_fit_one_modal() {
+        // 50 typed conditions (the config's limit), the worst case for blocks.
+        let mut w = fixtures::workflow(vec![fixtures::stage("One", &["bob"])]);
+        w.conditions = (0..50).map(|i| typed(i, InputKind::Number)).collect();
+        let esc = fixtures::start(w).escalation;
+        let SlackView::Modal(view) = conditions(&esc, &ActionRef::new(&esc, esc.opening())) else {
+            panic!("a modal");
+        };
+        assert!(view.blocks.len() <= kit::MODAL_BLOCKS);
+        let json = serde_json::to_value(&view.blocks).unwrap();
+        let inputs = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["element"]["type"] == "number_input")
+            .count();
+        assert_eq!(inputs, 50, "none cut");
+        let label = json[2]["label"]["text"].as_str().unwrap();
+        assert!(label.chars().count() <= kit::INPUT_LABEL, "labels are cut");
+    }
+
+    #[test]
+    fn a_number_that_does_not_parse_is_an_error_under_its_input() {
+        let mut w = fixtures::workflow(vec![fixtures::stage("One", &["bob"])]);
+        w.conditions = vec![typed(0, InputKind::Number), typed(1, InputKind::Text)];
+        let state: SlackViewState = serde_json::from_value(serde_json::json!({"values": {
+            "constraint_c0": {"value": {"type": "number_input", "value": "1,5"}},
+            "constraint_c1": {"value": {"type": "plain_text_input", "value": "  eu  "}},
+        }}))
+        .unwrap();
+        let errors = read_conditions(&state, &w).unwrap_err();
+        assert_eq!(errors["constraint_c0"], "\"1,5\" is not a number.");
+        let state: SlackViewState = serde_json::from_value(serde_json::json!({"values": {
+            "constraint_c0": {"value": {"type": "number_input", "value": "1.5"}},
+            "constraint_c1": {"value": {"type": "plain_text_input", "value": "  eu  "}},
+        }}))
+        .unwrap();
+        let input = read_conditions(&state, &w).unwrap();
+        assert_eq!(
+            serde_json::to_value(&input.constraints).unwrap(),
+            serde_json::json!({"c0": 1.5, "c1": "eu"})
+        );
+    }
+}
