@@ -79,6 +79,7 @@ impl Workflow {
         self
     }
 
+    /// Appends label conditions.
     pub fn conditions(mut self, conditions: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
         self.conditions
             .extend(strings(conditions).into_iter().map(Into::into));
