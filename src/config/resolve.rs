@@ -55,6 +55,7 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
             .collect(),
         conditions: w.conditions.clone(),
         execute_within: w.execute_within,
+        max_revisions: w.max_revisions,
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),
     }

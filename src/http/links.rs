@@ -111,9 +111,12 @@ fn refusal_title(r: &Refusal) -> &'static str {
         Refusal::AlreadyDecided(_) => "Already decided",
         Refusal::StaleStage => "This request has moved on",
         Refusal::AlreadyVoted => "You already voted",
-        Refusal::DenyNeedsComment | Refusal::Invalid(_) => "Please check the form",
+        Refusal::CommentRequired(_) | Refusal::Invalid(_) => "Please check the form",
         // Execution reports come from agents, never through a link.
-        Refusal::NotApproved(_) | Refusal::AlreadyReported => "Not possible",
+        Refusal::NotApproved(_)
+        | Refusal::AlreadyReported
+        | Refusal::ChangesNotRequested
+        | Refusal::RevisionsExhausted(_) => "Not possible",
         Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
             "You cannot vote on this"
         }
@@ -199,7 +202,7 @@ async fn submit(
     };
     match state.service.apply(&link.esc.id, Event::Vote(vote)).await {
         Ok(esc) => result_page(&state, &link, &esc, now),
-        Err(ApplyError::Refused(r @ (Refusal::DenyNeedsComment | Refusal::Invalid(_)))) => {
+        Err(ApplyError::Refused(r @ (Refusal::CommentRequired(_) | Refusal::Invalid(_)))) => {
             confirm_page(&state, &link, &submitted, Some(&r.message()), now).await
         }
         Err(ApplyError::Refused(r)) => {
@@ -426,6 +429,7 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
         vote.is_some_and(|v| !v.conditions.is_empty()),
     ) {
         (VoteChoice::Deny, _) => "You denied",
+        (VoteChoice::RequestChanges, _) => "You asked for changes",
         (VoteChoice::Approve, true) => "You approved with conditions",
         (VoteChoice::Approve, false) => "You approved",
     };

@@ -275,7 +275,8 @@ async fn open_modal(
     )
     .map_err(|r| escape(&AppError::refused(&r).message))?;
     let view = match choice {
-        VoteChoice::Deny => modals::deny(esc, aref),
+        // Both need a comment: the deny modal asks for it.
+        VoteChoice::Deny | VoteChoice::RequestChanges => modals::deny(esc, aref),
         VoteChoice::Approve => modals::conditions(esc, aref),
     };
     let left = deadline.saturating_duration_since(Instant::now());

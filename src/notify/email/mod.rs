@@ -280,6 +280,10 @@ fn reason_text(reason: NotifyReason, stage: usize) -> Option<String> {
             "This stage is past its response time (SLA) and you are its escalation contact."
                 .to_owned(),
         ),
+        NotifyReason::Revised => Some(
+            "Changes were asked for, and the agent has revised the request: please review it again."
+                .to_owned(),
+        ),
     }
 }
 

@@ -186,6 +186,9 @@ fn reason_note(reason: NotifyReason, channel: bool) -> Option<&'static str> {
         (NotifyReason::SlaEscalation, true) => {
             Some(":rotating_light: This stage passed its SLA; its escalation contacts were added.")
         }
+        (NotifyReason::Revised, _) => Some(
+            ":memo: Changes were asked for and the agent revised the request: review it again.",
+        ),
     }
 }
 
@@ -468,6 +471,9 @@ fn own_vote(m: &Msg<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> 
     let mut text = match vote.choice {
         VoteChoice::Approve => format!(":white_check_mark: *You approved* {}", date(vote.at)),
         VoteChoice::Deny => format!(":no_entry: *You denied* {}", date(vote.at)),
+        VoteChoice::RequestChanges => {
+            format!(":memo: *You asked for changes* {}", date(vote.at))
+        }
     };
     if !vote.conditions.is_empty() {
         let list: Vec<String> = vote

@@ -119,6 +119,7 @@ pub fn reason_str(reason: NotifyReason) -> &'static str {
         NotifyReason::StageStarted => "stage_started",
         NotifyReason::Delegation => "delegation",
         NotifyReason::SlaEscalation => "sla_escalation",
+        NotifyReason::Revised => "revised",
     }
 }
 
@@ -126,6 +127,7 @@ pub fn parse_reason(s: &str) -> NotifyReason {
     match s {
         "delegation" => NotifyReason::Delegation,
         "sla_escalation" => NotifyReason::SlaEscalation,
+        "revised" => NotifyReason::Revised,
         _ => NotifyReason::StageStarted,
     }
 }
