@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod reviewers;
+pub mod revisions;
 pub mod serve;
 pub mod slack;
 mod strict_json;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let rate_limits = Arc::new(limits::RateLimits::new(&state.service.config));
     Router::new()
         .merge(agents::router())
+        .merge(revisions::router())
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())

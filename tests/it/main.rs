@@ -17,6 +17,7 @@ mod limits;
 mod openapi;
 mod query_plans;
 mod reviewers;
+mod revisions;
 mod robustness;
 mod slack;
 mod ssrf;
