@@ -5,6 +5,7 @@
 
 mod names;
 pub mod render;
+pub mod revision;
 pub mod template;
 mod words;
 

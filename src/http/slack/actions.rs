@@ -139,7 +139,7 @@ pub async fn view_submission(
     let Some(callback) = modal.callback_id.as_ref().map(|c| c.0.as_str()) else {
         return Reply::ack();
     };
-    if callback != modals::DENY && callback != modals::CONDITIONS {
+    if ![modals::DENY, modals::CONDITIONS, modals::CHANGES].contains(&callback) {
         return Reply::ack();
     }
     let block = modals::error_block(callback);
@@ -158,7 +158,20 @@ pub async fn view_submission(
     };
     let empty = SlackViewState::new(HashMap::new());
     let state = ev.view.state_params.state.as_ref().unwrap_or(&empty);
-    let result = if callback == modals::DENY {
+    let result = if callback == modals::CHANGES {
+        let Some(comment) = modals::read_changes(state) else {
+            return Reply::modal_error(block, "A comment saying what should change is required.");
+        };
+        vote(
+            slack,
+            &reviewer,
+            &aref,
+            VoteChoice::RequestChanges,
+            Some(comment),
+            Vec::new(),
+        )
+        .await
+    } else if callback == modals::DENY {
         let Some(reason) = modals::read_deny(state) else {
             return Reply::modal_error(block, "A reason is required to deny.");
         };
@@ -275,8 +288,8 @@ async fn open_modal(
     )
     .map_err(|r| escape(&AppError::refused(&r).message))?;
     let view = match choice {
-        // Both need a comment: the deny modal asks for it.
-        VoteChoice::Deny | VoteChoice::RequestChanges => modals::deny(esc, aref),
+        VoteChoice::Deny => modals::deny(esc, aref),
+        VoteChoice::RequestChanges => modals::request_changes(esc, aref),
         VoteChoice::Approve => modals::conditions(esc, aref),
     };
     let left = deadline.saturating_duration_since(Instant::now());
