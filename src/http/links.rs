@@ -247,6 +247,7 @@ async fn open(
     let siblings = LinkAction::ALL
         .into_iter()
         .filter(|a| *a != claims.action)
+        .filter(|a| *a != LinkAction::RequestChanges || esc.may_request_changes())
         .map(|a| (a, keys.sign(&claims.with_action(a))))
         .collect();
     Ok(Link {
@@ -343,6 +344,7 @@ fn verb(action: LinkAction) -> &'static str {
         LinkAction::Approve => "Approve",
         LinkAction::Conditions => "Approve with conditions",
         LinkAction::Deny => "Deny",
+        LinkAction::RequestChanges => "Request changes",
     }
 }
 
@@ -409,6 +411,7 @@ async fn confirm_page(
         "form": {"comment": form.comment, "other_conditions": form.other_conditions},
         "error": error,
         "alternatives": alternatives,
+        "revision": view::revision::revision(&link.esc, &state.service.dir),
     });
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -457,6 +460,9 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
 fn progress(view: &EscalationView<'_>, voted_at: usize) -> String {
     if let Some(d) = &view.decision {
         return format!("The escalation is decided: {}.", d.headline);
+    }
+    if !view.esc.is_pending() {
+        return "Voting is stopped until the agent revises the request; if your review is needed again you will get a new email.".to_owned();
     }
     let Some(current) = view.current() else {
         return String::new();

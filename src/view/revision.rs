@@ -17,6 +17,7 @@ pub struct Asked {
     #[serde(serialize_with = "person_name")]
     pub by: Person,
     pub comment: String,
+    #[serde(serialize_with = "clock")]
     pub at: Time,
 }
 
@@ -52,6 +53,10 @@ pub struct ChangeLine {
     pub pointer: String,
     pub before: Option<String>,
     pub after: Option<String>,
+}
+
+fn clock<S: serde::Serializer>(t: &Time, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::clock_time(*t))
 }
 
 fn person_name<S: serde::Serializer>(p: &Person, s: S) -> Result<S::Ok, S::Error> {

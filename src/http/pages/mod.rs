@@ -23,6 +23,7 @@ const TEMPLATES: Sources = templates![
     "pages/layout.html",
     "pages/context.html",
     "pages/confirm.html",
+    "pages/revision.html",
     "pages/result.html",
     "pages/error.html",
 ];
