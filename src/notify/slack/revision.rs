@@ -89,9 +89,9 @@ fn payload(r: &RevisionView) -> Option<String> {
 fn change(c: &ChangeLine) -> String {
     let at = code(&c.pointer);
     match (c.before.as_deref(), c.after.as_deref()) {
-        (Some(b), Some(a)) => format!("• ✏️ {at} changed: {} → {}", code(b), code(a)),
-        (None, Some(a)) => format!("• ➕ {at} added: {}", code(a)),
-        (Some(b), None) => format!("• ➖ {at} removed (was {})", code(b)),
+        (Some(b), Some(a)) => format!("• :pencil2: {at} changed: {} → {}", code(b), code(a)),
+        (None, Some(a)) => format!("• :heavy_plus_sign: {at} added: {}", code(a)),
+        (Some(b), None) => format!("• :heavy_minus_sign: {at} removed (was {})", code(b)),
         (None, None) => format!("• {at}"),
     }
 }
