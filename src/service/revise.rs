@@ -3,7 +3,9 @@
 
 use super::{Service, Write};
 use crate::domain::engine::{self, Event};
-use crate::domain::{AgentId, Escalation, EscalationId, EscalationRequest};
+use crate::domain::{
+    AgentId, Escalation, EscalationId, EscalationRequest, EscalationStatus, Refusal,
+};
 use crate::service::ApplyError;
 
 pub enum Revision {
@@ -37,6 +39,12 @@ impl Service {
         {
             return Ok(Revision::Repeat(esc));
         }
+        // Only a revision the engine would take is judged on its body; otherwise the
+        // engine's own refusal (409) says why not.
+        if esc.status == EscalationStatus::ChangesRequested {
+            self.fits_pinned(&esc, &request)
+                .map_err(ApplyError::Refused)?;
+        }
         let now = self.now();
         let step = engine::step(&esc, Event::Revise(Box::new(request)), &self.dir, now)
             .map_err(ApplyError::Refused)?;
@@ -54,5 +62,34 @@ impl Service {
         metrics::counter!("countersign_revisions_total").increment(1);
         self.committed(&step);
         Ok(Revision::New(step.escalation))
+    }
+
+    /// A revision is judged under the workflow the escalation started with (design.md §7),
+    /// so it may not turn into another action (its intent), nor into a riskier one that
+    /// the configuration sends to another workflow: it would be reviewed more lightly than
+    /// the rules say. A lower score stays on the pinned workflow, never a lighter one.
+    fn fits_pinned(&self, esc: &Escalation, request: &EscalationRequest) -> Result<(), Refusal> {
+        if !request.intent.eq_ignore_ascii_case(&esc.request.intent) {
+            return Err(Refusal::Invalid(format!(
+                "intent: a revision keeps the escalation's intent ({}); submit another action as a new escalation.",
+                esc.request.intent
+            )));
+        }
+        // No score counts as the highest, as at intake.
+        let score = |r: &EscalationRequest| r.risk_score().unwrap_or(100);
+        if score(request) <= score(&esc.request) {
+            return Ok(());
+        }
+        let selected =
+            self.config
+                .select_workflow(&esc.agent_id, &request.intent, request.risk_score());
+        match selected {
+            Some(w) if w.id == esc.workflow.id => Ok(()),
+            _ => Err(Refusal::Invalid(format!(
+                "risk: at score {} this action is governed by another workflow than this escalation's ({}); submit it as a new escalation.",
+                score(request),
+                esc.workflow.id
+            ))),
+        }
     }
 }

@@ -711,3 +711,62 @@ async fn the_last_allowed_revision_offers_no_request_changes() {
         mails[1].text
     );
 }
+
+/// A revision stays the same action under the same workflow: another intent, or a risk
+/// the configuration sends to another workflow, is 422; a lower risk stays pinned.
+#[tokio::test]
+async fn a_revision_cannot_leave_its_workflow() {
+    let light = Workflow::new("light")
+        .intents(["test.tiered"])
+        .risk(0, 50)
+        .stage(Stage::new("Light").approvers(["user:bob"]));
+    let heavy = Workflow::new("heavy")
+        .intents(["test.tiered"])
+        .risk(51, 100)
+        .stage(Stage::new("Heavy").approvers(["user:alice"]))
+        .stage(Stage::new("Heavier").approvers(["user:bob"]));
+    let app = TestApp::spawn_with(TestConfig::default().workflow(light).workflow(heavy)).await;
+    let tiered =
+        |score: u8| json!({"intent": "test.tiered", "summary": "tiered", "risk": {"score": score}});
+    let doc = app.escalate_with(tiered(30)).await;
+    assert_eq!(doc["workflow"], "light");
+    let id = crate::support::requests::id_of(&doc);
+    // Not yet asked: the state's 409 comes first, whatever the body.
+    let r = revise_as(&app, AGENT_KEY, &id, &tiered(90), None).await;
+    assert_error(r, StatusCode::CONFLICT, "changes_not_requested").await;
+    request_changes(&app, &id, "bob", "lower it").await;
+
+    let r = revise_as(&app, AGENT_KEY, &id, &tiered(90), None).await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("risk")
+    );
+    let mut other = tiered(10);
+    other["intent"] = json!("test.single");
+    let r = revise_as(&app, AGENT_KEY, &id, &other, None).await;
+    let body = assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("intent")
+    );
+    // Leaving the score out counts as 100: refused as well.
+    let r = revise_as(
+        &app,
+        AGENT_KEY,
+        &id,
+        &json!({"intent": "test.tiered", "summary": "no score"}),
+        None,
+    )
+    .await;
+    assert_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(app.status(&id).await["status"], "changes_requested");
+
+    let doc = revise(&app, &id, &tiered(10)).await;
+    assert_eq!(doc["workflow"], "light");
+    assert_eq!(doc["revision"], 2);
+}
