@@ -352,6 +352,14 @@ mod slack {
             assert!(text.contains("&lt;!channel&gt; Six is too many"), "{text}");
             assert!(!text.contains("<!channel>"));
         }
+        if let Ok(dir) = std::env::var("COUNTERSIGN_DUMP_DIR") {
+            let m = slack.message_in(&dm_channel("bob"));
+            std::fs::write(
+                format!("{dir}/changes-requested-slack-blocks.json"),
+                serde_json::to_string_pretty(&m.blocks).unwrap(),
+            )
+            .unwrap();
+        }
 
         let mut revised = request("Scale api to four", 4);
         revised["payload"]["canary"] = json!(true);
