@@ -355,10 +355,17 @@ pub struct WorkflowConfig {
     /// How long after an approval the action may start: the receipt's `exp`.
     #[serde(default = "one_hour", with = "duration")]
     pub execute_within: Duration,
+    /// How many times a reviewer may ask for changes and the agent revise (design.md §7).
+    #[serde(default = "max_revisions")]
+    pub max_revisions: u32,
     #[serde(default)]
     pub separation_of_duties: SeparationConfig,
     #[serde(default)]
     pub stages: Vec<StageConfig>,
+}
+
+fn max_revisions() -> u32 {
+    crate::domain::workflow::DEFAULT_MAX_REVISIONS
 }
 
 fn one_hour() -> Duration {

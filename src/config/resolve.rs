@@ -56,6 +56,7 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
         // Validation refused any entry with a problem, so every one has its spec.
         conditions: w.conditions.iter().filter_map(|c| c.spec.clone()).collect(),
         execute_within: w.execute_within,
+        max_revisions: w.max_revisions,
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),
     }

@@ -183,7 +183,7 @@ pub fn clean_constraints(
     }
     Ok(match choice {
         VoteChoice::Approve => clean,
-        VoteChoice::Deny => Constraints::new(),
+        VoteChoice::Deny | VoteChoice::RequestChanges => Constraints::new(),
     })
 }
 

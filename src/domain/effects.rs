@@ -31,6 +31,9 @@ pub enum Effect {
     Decided,
     /// An execution was reported, or marked unreported: every message shows how it went.
     ExecutionRecorded,
+    /// A reviewer asked for changes: messages lose their buttons and say so; the agent
+    /// gets an `escalation.changes_requested` callback.
+    ChangesRequested,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +42,8 @@ pub enum NotifyReason {
     StageStarted,
     Delegation,
     SlaEscalation,
+    /// The agent revised the request after changes were asked for: voting starts again.
+    Revised,
 }
 
 /// One audit event, before the store chains it.
@@ -82,6 +87,10 @@ pub enum AuditKind {
     ExecutionReported,
     /// No execution report arrived by the receipt's `exp`.
     ExecutionUnreported,
+    /// A reviewer asked for changes.
+    ChangesRequested,
+    /// The agent submitted a revision.
+    Revised,
 }
 
 impl AuditKind {
@@ -106,6 +115,8 @@ impl AuditKind {
             Self::SlackFailed => "slack_failed",
             Self::ExecutionReported => "execution_reported",
             Self::ExecutionUnreported => "execution_unreported",
+            Self::ChangesRequested => "changes_requested",
+            Self::Revised => "revised",
         }
     }
 }

@@ -15,8 +15,13 @@ pub enum Refusal {
     AlreadyDecided(EscalationStatus),
     /// The vote names a stage opening that is no longer the current one.
     StaleStage,
-    DenyNeedsComment,
+    /// A deny or a request for changes without a comment.
+    CommentRequired(VoteChoice),
     Invalid(String),
+    /// A revision for an escalation that is not waiting for one (pending: nobody asked).
+    ChangesNotRequested,
+    /// The workflow's `max_revisions` is used up.
+    RevisionsExhausted(u32),
     /// An execution report for an escalation that is not approved.
     NotApproved(EscalationStatus),
     /// An execution was already reported, with a different body.
@@ -33,7 +38,9 @@ impl Refusal {
             Self::AlreadyVoted => "already_voted",
             Self::AlreadyDecided(_) => "already_decided",
             Self::StaleStage => "stale_stage",
-            Self::DenyNeedsComment | Self::Invalid(_) => "validation",
+            Self::CommentRequired(_) | Self::Invalid(_) => "validation",
+            Self::ChangesNotRequested => "changes_not_requested",
+            Self::RevisionsExhausted(_) => "revisions_exhausted",
             Self::NotApproved(_) => "not_approved",
             Self::AlreadyReported => "already_reported",
         }
@@ -56,7 +63,16 @@ impl Refusal {
                 "This request belongs to an earlier stage, or an earlier round of review of this stage, that is no longer open; nothing was recorded. Use the newest message."
                     .into()
             }
-            Self::DenyNeedsComment => "A deny needs a comment explaining why.".into(),
+            Self::CommentRequired(VoteChoice::RequestChanges) => {
+                "A request for changes needs a comment saying what should change.".into()
+            }
+            Self::CommentRequired(_) => "A deny needs a comment explaining why.".into(),
+            Self::ChangesNotRequested => {
+                "Nobody asked for changes to this escalation, so there is nothing to revise.".into()
+            }
+            Self::RevisionsExhausted(max) => format!(
+                "This escalation was already revised {max} times, the most its workflow allows (max_revisions)."
+            ),
             Self::Invalid(why) => why.clone(),
             Self::NotApproved(status) => format!(
                 "Only an approved escalation reports an execution; this one is {}.",
@@ -83,6 +99,9 @@ pub fn check(
     reviewer: &ReviewerId,
     choice: VoteChoice,
 ) -> Result<(), Refusal> {
+    if esc.status == EscalationStatus::ChangesRequested {
+        return Err(Refusal::StaleStage);
+    }
     if !esc.is_pending() {
         return Err(Refusal::AlreadyDecided(esc.status));
     }

@@ -5,8 +5,8 @@ use super::conditions::{self, Constraints};
 use super::effects::{AuditKind, AuditRecord, Effect, NotifyReason, Step};
 use super::eligibility::{self, Refusal};
 use super::escalation::{
-    Decider, Decision, Escalation, EscalationStatus, Opening, Outcome, StageState, StageStatus,
-    Vote, VoteChannel, VoteChoice,
+    ChangeRequest, Decider, Decision, Escalation, EscalationStatus, Opening, Outcome, StageState,
+    StageStatus, StageVote, Submission, Vote, VoteChannel, VoteChoice,
 };
 use super::execution::{self, ExecutionReport};
 use super::ids::{AgentId, EscalationId, ReviewerId};
@@ -41,6 +41,8 @@ pub enum Event {
     },
     /// The agent reports what it executed after an approval.
     ReportExecution(ExecutionReport),
+    /// The agent resubmits the request after a reviewer asked for changes (design.md §7).
+    Revise(Box<EscalationRequest>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +85,11 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
         current_stage: 0,
         stages,
         decision: None,
+        submissions: Vec::new(),
+        previous_request: None,
         execution: None,
     };
+    esc.submissions.push(Submission::of(&esc.request, now));
     let mut out = Changes::default();
     out.audit.push(AuditRecord::new(
         AuditKind::Created,
@@ -96,7 +101,7 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
             "expires_at": esc.expires_at,
         }),
     ));
-    open_stage(&mut esc, 0, dir, now, &mut out);
+    open_stage(&mut esc, 0, NotifyReason::StageStarted, dir, now, &mut out);
     out.into_step(esc)
 }
 
@@ -109,7 +114,7 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
         Event::Vote(vote) => apply_vote(&mut next, vote, dir, now, &mut out)?,
         Event::Tick => apply_tick(&mut next, dir, now, &mut out),
         Event::Cancel { by, reason } => {
-            if !next.is_pending() {
+            if next.is_final() {
                 return Err(Refusal::AlreadyDecided(next.status));
             }
             let reason = reason.or_else(|| Some("cancelled by the agent".into()));
@@ -127,6 +132,7 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
                 record_execution(&mut next, done, &mut out);
             }
         }
+        Event::Revise(request) => revise(&mut next, *request, dir, now, &mut out)?,
     }
     if out.changed {
         next.revision += 1;
@@ -154,7 +160,7 @@ pub fn precheck(
 /// The deadline binds even before its timer fires (say, just after a restart): an event
 /// arriving past it meets the escalation expired, so a late vote never decides it.
 fn expire_if_due(esc: &mut Escalation, now: Time, out: &mut Changes) {
-    if esc.is_pending() && esc.past_deadline(now) {
+    if !esc.is_final() && esc.past_deadline(now) {
         expire(esc, now, out);
     }
 }
@@ -168,10 +174,11 @@ fn admit(
     opening: Option<Opening>,
     dir: &Directory,
 ) -> Result<(), Refusal> {
-    if !esc.is_pending() {
+    if esc.is_final() {
         return Err(Refusal::AlreadyDecided(esc.status));
     }
-    if opening.is_some_and(|o| !esc.is_open(o)) {
+    // Waiting for a revision: whatever the vote was shown on has been stopped.
+    if !esc.is_pending() || opening.is_some_and(|o| !esc.is_open(o)) {
         return Err(Refusal::StaleStage);
     }
     eligibility::check(esc, dir, reviewer, choice)
@@ -215,12 +222,18 @@ fn apply_vote(
             "The comment is longer than {MAX_COMMENT_LEN} characters."
         )));
     }
-    if vote.choice == VoteChoice::Deny && comment.is_none() {
-        return Err(Refusal::DenyNeedsComment);
+    if vote.choice.needs_comment() && comment.is_none() {
+        return Err(Refusal::CommentRequired(vote.choice));
+    }
+    if vote.choice == VoteChoice::RequestChanges && !esc.may_request_changes() {
+        return Err(Refusal::Invalid(format!(
+            "Changes can no longer be requested: this escalation was already revised {} times, the most its workflow allows. Approve or deny it.",
+            esc.workflow.max_revisions
+        )));
     }
     let conditions = match vote.choice {
         VoteChoice::Approve => clean_conditions(vote.conditions)?,
-        VoteChoice::Deny => Vec::new(),
+        VoteChoice::Deny | VoteChoice::RequestChanges => Vec::new(),
     };
     let constraints = conditions::clean_constraints(esc, vote.choice, vote.constraints)?;
 
@@ -255,6 +268,10 @@ fn apply_vote(
     match vote.choice {
         VoteChoice::Deny => on_deny(esc, &vote.reviewer, comment, dir, now, out),
         VoteChoice::Approve => on_approve(esc, dir, now, out),
+        VoteChoice::RequestChanges => {
+            let comment = comment.unwrap_or_default();
+            on_request_changes(esc, &vote.reviewer, comment, now, out);
+        }
     }
     Ok(())
 }
@@ -281,6 +298,86 @@ fn clean_conditions(raw: Vec<String>) -> Result<Vec<String>, Refusal> {
     Ok(conditions)
 }
 
+/// Design.md §7: the stage stops and the escalation waits for a revision; its deadline
+/// keeps running.
+fn on_request_changes(
+    esc: &mut Escalation,
+    reviewer: &ReviewerId,
+    comment: String,
+    now: Time,
+    out: &mut Changes,
+) {
+    let stage = esc.current_stage;
+    out.audit.push(AuditRecord::new(
+        AuditKind::ChangesRequested,
+        Some(reviewer.to_string()),
+        json!({"stage": stage + 1, "revision": esc.submission(), "comment": comment}),
+    ));
+    if let Some(current) = esc.submissions.last_mut() {
+        current.changes_requested = Some(ChangeRequest {
+            by: reviewer.clone(),
+            comment,
+            at: now,
+        });
+    }
+    esc.status = EscalationStatus::ChangesRequested;
+    out.effects.push(Effect::StageClosed { stage });
+    out.effects.push(Effect::ChangesRequested);
+}
+
+/// Design.md §7: the agent's revision replaces the request under review; the workflow
+/// stays the one the escalation started with, the votes cast so far move to the history
+/// (they no longer count), and voting starts again at stage 1 in new rounds, so every
+/// button and link of the earlier submission is stale.
+fn revise(
+    esc: &mut Escalation,
+    request: EscalationRequest,
+    dir: &Directory,
+    now: Time,
+    out: &mut Changes,
+) -> Result<(), Refusal> {
+    match esc.status {
+        EscalationStatus::ChangesRequested => {}
+        EscalationStatus::Pending => return Err(Refusal::ChangesNotRequested),
+        status => return Err(Refusal::AlreadyDecided(status)),
+    }
+    if !esc.may_request_changes() {
+        return Err(Refusal::RevisionsExhausted(esc.workflow.max_revisions));
+    }
+    let mut history = Vec::new();
+    for (i, stage) in esc.stages.iter_mut().enumerate() {
+        history.extend(
+            stage
+                .votes
+                .drain(..)
+                .map(|vote| StageVote { stage: i, vote }),
+        );
+        stage.reset();
+    }
+    if let Some(current) = esc.submissions.last_mut() {
+        current.votes = history;
+    }
+    // The deadline keeps running: a revision may bring it forward, never push it back.
+    if let Some(deadline) = request.deadline {
+        esc.expires_at = esc.expires_at.min(deadline);
+    }
+    esc.payload_sha256 = payload_sha256(&request.payload);
+    esc.submissions.push(Submission::of(&request, now));
+    esc.previous_request = Some(std::mem::replace(&mut esc.request, request));
+    esc.status = EscalationStatus::Pending;
+    out.audit.push(AuditRecord::new(
+        AuditKind::Revised,
+        Some(Decider::Agent(esc.agent_id.clone()).to_string()),
+        json!({
+            "revision": esc.submission(),
+            "summary": esc.request.summary,
+            "payload_sha256": esc.payload_sha256,
+        }),
+    ));
+    open_stage(esc, 0, NotifyReason::Revised, dir, now, out);
+    Ok(())
+}
+
 /// Rule 1: any deny ends the escalation, unless the stage rolls back to the previous one.
 fn on_deny(
     esc: &mut Escalation,
@@ -300,7 +397,7 @@ fn on_deny(
         ));
         esc.stages[stage].reset();
         out.effects.push(Effect::StageClosed { stage });
-        open_stage(esc, stage - 1, dir, now, out);
+        open_stage(esc, stage - 1, NotifyReason::StageStarted, dir, now, out);
         return;
     }
     esc.stages[stage].status = StageStatus::Rejected;
@@ -343,7 +440,7 @@ fn on_approve(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
             None,
             json!({"from_stage": stage + 1, "to_stage": stage + 2}),
         ));
-        open_stage(esc, stage + 1, dir, now, out);
+        open_stage(esc, stage + 1, NotifyReason::StageStarted, dir, now, out);
     }
 }
 
@@ -358,7 +455,14 @@ pub fn unique_approvers(esc: &Escalation) -> Vec<ReviewerId> {
     seen
 }
 
-fn open_stage(esc: &mut Escalation, stage: usize, dir: &Directory, now: Time, out: &mut Changes) {
+fn open_stage(
+    esc: &mut Escalation,
+    stage: usize,
+    reason: NotifyReason,
+    dir: &Directory,
+    now: Time,
+    out: &mut Changes,
+) {
     let spec = &esc.workflow.stages[stage];
     let sla_deadline = spec.sla.map(|d| timers::after(now, d));
     esc.stages[stage] = StageState {
@@ -379,7 +483,7 @@ fn open_stage(esc: &mut Escalation, stage: usize, dir: &Directory, now: Time, ou
         json!({"stage": stage + 1, "round": esc.stages[stage].round,
                "name": esc.workflow.stages[stage].name, "eligible": notify}),
     ));
-    notify_effect(esc.opening(), notify, NotifyReason::StageStarted, out);
+    notify_effect(esc.opening(), notify, reason, out);
 }
 
 fn notify_effect(
@@ -403,11 +507,15 @@ fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
         record_execution(esc, execution::unreported(), out);
         return;
     }
-    if !esc.is_pending() {
+    if esc.is_final() {
         return;
     }
     if esc.past_deadline(now) {
         expire(esc, now, out);
+        return;
+    }
+    if !esc.is_pending() {
+        // Waiting for a revision: only the deadline runs.
         return;
     }
     let stage = esc.current_stage;

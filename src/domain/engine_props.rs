@@ -29,7 +29,7 @@ enum Voter {
 enum Action {
     Vote {
         voter: Voter,
-        approve: bool,
+        choice: VoteChoice,
         comment: Option<&'static str>,
         conditions: Vec<&'static str>,
         /// The opening the vote names: `None` the current one (API), `Some` as a Slack
@@ -38,6 +38,8 @@ enum Action {
     },
     Tick,
     Cancel,
+    /// The agent resubmits, with this amount in the payload.
+    Revise(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -139,21 +141,25 @@ fn workflow_spec() -> impl Strategy<Value = WorkflowSpec> {
         sod,
         10u64..=240,
         any::<bool>(),
+        0u32..=2,
     )
-        .prop_map(|(stages, sod, timeout, approve)| WorkflowSpec {
-            execute_within: crate::domain::workflow::DEFAULT_EXECUTE_WITHIN,
-            id: "prop".to_owned(),
-            timeout: minutes(timeout),
-            timeout_action: if approve {
-                TimeoutAction::Approve
-            } else {
-                TimeoutAction::Deny
+        .prop_map(
+            |(stages, sod, timeout, approve, max_revisions)| WorkflowSpec {
+                execute_within: crate::domain::workflow::DEFAULT_EXECUTE_WITHIN,
+                max_revisions,
+                id: "prop".to_owned(),
+                timeout: minutes(timeout),
+                timeout_action: if approve {
+                    TimeoutAction::Approve
+                } else {
+                    TimeoutAction::Deny
+                },
+                channels: Vec::new(),
+                conditions: Vec::new(),
+                separation_of_duties: sod,
+                stages,
             },
-            channels: Vec::new(),
-            conditions: Vec::new(),
-            separation_of_duties: sod,
-            stages,
-        })
+        )
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -163,21 +169,30 @@ fn action() -> impl Strategy<Value = Action> {
     ];
     let vote = (
         voter,
-        prop::bool::weighted(0.9),
-        select(vec![None, Some(""), Some("not like this")]),
+        prop_oneof![
+            12 => Just(VoteChoice::Approve),
+            2 => Just(VoteChoice::Deny),
+            4 => Just(VoteChoice::RequestChanges),
+        ],
+        prop_oneof![1 => Just(None), 1 => Just(Some("")), 3 => Just(Some("not like this"))],
         subsequence(CONDITIONS.to_vec(), 0..=3),
         prop::option::weighted(0.4, (0usize..5, 0u32..4)),
     )
         .prop_map(
-            |(voter, approve, comment, conditions, opening)| Action::Vote {
+            |(voter, choice, comment, conditions, opening)| Action::Vote {
                 voter,
-                approve,
+                choice,
                 comment,
                 conditions,
                 opening,
             },
         );
-    prop_oneof![60 => vote, 15 => Just(Action::Tick), 1 => Just(Action::Cancel)]
+    prop_oneof![
+        60 => vote,
+        15 => Just(Action::Tick),
+        1 => Just(Action::Cancel),
+        12 => any::<u8>().prop_map(Action::Revise),
+    ]
 }
 
 /// Milliseconds between events: mostly up to two minutes, sometimes up to half an hour.
@@ -214,7 +229,7 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
     match action {
         Action::Vote {
             voter,
-            approve,
+            choice,
             comment,
             conditions,
             opening,
@@ -230,11 +245,7 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
                     }
                 }
             },
-            choice: if *approve {
-                VoteChoice::Approve
-            } else {
-                VoteChoice::Deny
-            },
+            choice: *choice,
             comment: comment.map(str::to_owned),
             conditions: conditions.iter().map(|c| (*c).to_owned()).collect(),
             channel: VoteChannel::Slack,
@@ -245,6 +256,12 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
             by: "deploy-bot".into(),
             reason: None,
         },
+        Action::Revise(amount) => {
+            let mut req = esc.request.clone();
+            req.payload = serde_json::json!({"amount": amount});
+            req.summary = format!("Pay {amount}");
+            Event::Revise(Box::new(req))
+        }
     }
 }
 
@@ -280,14 +297,62 @@ fn unique_approvers(esc: &Escalation) -> Vec<&ReviewerId> {
 fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
     let wf = &esc.workflow;
     let sod = wf.separation_of_duties;
-    prop_assert_eq!(esc.decision.is_some(), !esc.is_pending());
+    prop_assert_eq!(esc.decision.is_some(), esc.is_final());
     if let Some(d) = &esc.decision {
         prop_assert_eq!(d.outcome.status(), esc.status);
     }
     prop_assert_eq!(
         timers::derive(esc).is_empty(),
-        !esc.is_pending() && !super::execution::awaits_report(esc)
+        esc.is_final() && !super::execution::awaits_report(esc)
     );
+
+    // Revisions: within the workflow's allowance, and only the last one is voted on.
+    prop_assert_eq!(esc.submission() as usize, esc.submissions.len());
+    prop_assert!(esc.submissions.len() <= 1 + wf.max_revisions as usize);
+    let under_review = esc.submissions.last().map(|s| s.submitted_at);
+    for vote in esc.stages.iter().flat_map(|s| &s.votes) {
+        prop_assert!(
+            under_review.is_some_and(|t| vote.at >= t),
+            "a vote of an earlier revision still stands"
+        );
+    }
+    let asked: Vec<usize> = (0..esc.stages.len())
+        .filter(|&i| {
+            esc.stages[i]
+                .votes
+                .iter()
+                .any(|v| v.choice == VoteChoice::RequestChanges)
+        })
+        .collect();
+    if esc.status == EscalationStatus::ChangesRequested {
+        prop_assert_eq!(&asked, &vec![esc.current_stage]);
+        prop_assert!(
+            esc.submissions
+                .last()
+                .is_some_and(|s| s.changes_requested.is_some())
+        );
+        prop_assert!(
+            esc.submission() <= wf.max_revisions,
+            "changes asked past max_revisions"
+        );
+    } else if !asked.is_empty() {
+        // Only the deadline or a cancel ends an escalation waiting for a revision.
+        prop_assert!(matches!(
+            esc.status,
+            EscalationStatus::Expired | EscalationStatus::Cancelled | EscalationStatus::Approved
+        ));
+        prop_assert!(
+            esc.decision
+                .as_ref()
+                .is_some_and(|d| d.decided_by.iter().all(|d| matches!(d, Decider::Agent(_))))
+        );
+    }
+    for earlier in esc.submissions.iter().rev().skip(1) {
+        prop_assert!(
+            earlier.changes_requested.is_some(),
+            "a revision nobody asked for"
+        );
+    }
 
     // Stages before the current one are approved, later ones wait.
     for (i, stage) in esc.stages.iter().enumerate() {
@@ -454,7 +519,7 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
             Err(_) => prop_assert_eq!(&esc, &before),
             Ok(step) => {
                 let next = step.escalation;
-                if !before.is_pending() {
+                if before.is_final() {
                     // Once decided, only the execution mark (past the receipt's exp) may come.
                     let mut decided = next.clone();
                     if before.execution.is_none() {
@@ -496,7 +561,20 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
                         "a stage's round went back"
                     );
                 }
-                let decided_now = before.is_pending() && !next.is_pending();
+                if let Event::Revise(_) = &event {
+                    prop_assert_eq!(before.status, EscalationStatus::ChangesRequested);
+                    prop_assert_eq!(next.submission(), before.submission() + 1);
+                    prop_assert!(next.is_pending() || next.is_final());
+                    for (i, stage) in next.stages.iter().enumerate() {
+                        if stage.status != StageStatus::Waiting {
+                            prop_assert!(
+                                stage.round > before.stages[i].round,
+                                "a revision reused a round"
+                            );
+                        }
+                    }
+                }
+                let decided_now = !before.is_final() && next.is_final();
                 let announced = step
                     .effects
                     .iter()

@@ -587,7 +587,7 @@ fn deny_without_a_comment_is_a_validation_refusal() {
             ..approve("alice")
         };
         let refusal = refuse(&esc, Event::Vote(vote), at(mins(1)));
-        assert_eq!(refusal, Refusal::DenyNeedsComment);
+        assert_eq!(refusal, Refusal::CommentRequired(VoteChoice::Deny));
         assert_eq!(refusal.code(), "validation");
     }
 }

@@ -27,6 +27,13 @@ pub struct Escalation {
     pub current_stage: usize,
     pub stages: Vec<StageState>,
     pub decision: Option<Decision>,
+    /// Every submission of the request (design.md §7), the first at intake; the last is
+    /// the one under review. Not to be confused with `revision`, the state's version.
+    #[serde(default)]
+    pub submissions: Vec<Submission>,
+    /// The request as the previous submission had it, so reviewers see what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_request: Option<EscalationRequest>,
     /// What the agent reported it executed (approved escalations only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<Execution>,
@@ -35,6 +42,12 @@ pub struct Escalation {
 impl Escalation {
     pub fn is_pending(&self) -> bool {
         self.status == EscalationStatus::Pending
+    }
+
+    /// Decided for good: approved, denied, expired or cancelled. An escalation waiting for
+    /// a revision is not final: its deadline still runs and the agent may still cancel it.
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
     }
 
     pub fn current(&self) -> &StageState {
@@ -87,7 +100,12 @@ impl Escalation {
     }
 
     /// State stored before stages had rounds: a stage that started is in its first round.
+    /// State stored before revisions existed: its request is the first submission.
     pub fn upgrade_stored(&mut self) {
+        if self.submissions.is_empty() {
+            self.submissions
+                .push(Submission::of(&self.request, self.created_at));
+        }
         for stage in &mut self.stages {
             if stage.round == 0 && stage.started_at.is_some() {
                 stage.round = 1;
@@ -95,9 +113,17 @@ impl Escalation {
         }
     }
 
-    /// The revision of the request being decided (design.md §7): 1 until revisions exist.
+    /// The revision of the request under review (design.md §7), 1-based.
     pub fn submission(&self) -> u32 {
-        1
+        u32::try_from(self.submissions.len())
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
+    /// Whether a reviewer may still ask for changes: the workflow allows
+    /// `max_revisions` revisions after the first submission.
+    pub fn may_request_changes(&self) -> bool {
+        self.submission() <= self.workflow.max_revisions
     }
 
     /// The receipt's `exp`: the decision time plus the workflow's `execute_within`.
@@ -129,10 +155,53 @@ pub struct Opening {
     pub round: u32,
 }
 
+/// One submission of the request: the first at intake, then one per revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub submitted_at: Time,
+    pub summary: String,
+    pub payload_sha256: String,
+    /// Set when a reviewer asked for changes to this submission.
+    pub changes_requested: Option<ChangeRequest>,
+    /// The votes cast on this submission, kept once a revision replaces it (they no longer
+    /// count); empty for the submission under review, whose votes are in the stages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<StageVote>,
+}
+
+impl Submission {
+    pub fn of(request: &EscalationRequest, at: Time) -> Self {
+        Self {
+            submitted_at: at,
+            summary: request.summary.clone(),
+            payload_sha256: super::request::payload_sha256(&request.payload),
+            changes_requested: None,
+            votes: Vec::new(),
+        }
+    }
+}
+
+/// Who asked for changes, why and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRequest {
+    pub by: ReviewerId,
+    pub comment: String,
+    pub at: Time,
+}
+
+/// A vote of an earlier submission, with the stage (0-based) it was cast at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageVote {
+    pub stage: usize,
+    pub vote: Vote,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EscalationStatus {
     Pending,
+    /// A reviewer asked for changes; the agent may submit a revision (not final).
+    ChangesRequested,
     Approved,
     Denied,
     Expired,
@@ -140,9 +209,14 @@ pub enum EscalationStatus {
 }
 
 impl EscalationStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::ChangesRequested)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::ChangesRequested => "changes_requested",
             Self::Approved => "approved",
             Self::Denied => "denied",
             Self::Expired => "expired",
@@ -217,6 +291,8 @@ impl StageState {
 pub enum VoteChoice {
     Approve,
     Deny,
+    /// Stops the stage and asks the agent for a revision (design.md §7).
+    RequestChanges,
 }
 
 impl VoteChoice {
@@ -224,7 +300,13 @@ impl VoteChoice {
         match self {
             Self::Approve => "approve",
             Self::Deny => "deny",
+            Self::RequestChanges => "request_changes",
         }
+    }
+
+    /// A deny and a request for changes must say why.
+    pub fn needs_comment(self) -> bool {
+        matches!(self, Self::Deny | Self::RequestChanges)
     }
 }
 

@@ -80,6 +80,7 @@ pub fn stage(name: &str, approvers: &[&str]) -> StageSpec {
 pub fn workflow(stages: Vec<StageSpec>) -> WorkflowSpec {
     WorkflowSpec {
         execute_within: crate::domain::workflow::DEFAULT_EXECUTE_WITHIN,
+        max_revisions: crate::domain::workflow::DEFAULT_MAX_REVISIONS,
         id: "test-flow".to_owned(),
         timeout: mins(120),
         timeout_action: TimeoutAction::Deny,

@@ -2,6 +2,7 @@
 
 pub mod callback_target;
 pub mod conditions;
+pub mod diff;
 pub mod display;
 pub mod effects;
 pub mod eligibility;
@@ -24,6 +25,8 @@ mod engine_tests;
 pub(crate) mod fixtures;
 #[cfg(test)]
 mod integrity_tests;
+#[cfg(test)]
+mod revision_tests;
 
 /// Instants are UTC; the engine never reads a clock, it is handed `now`.
 pub type Time = chrono::DateTime<chrono::Utc>;

@@ -50,6 +50,11 @@ pub struct StatusDocument {
     #[schema(minimum = 1, maximum = 5)]
     pub total_stages: usize,
     pub stages: Vec<StageDocument>,
+    /// The submission under review, 1-based; +1 with each revision (design.md §7).
+    #[schema(minimum = 1)]
+    pub revision: u32,
+    /// Every submission, the first at intake.
+    pub revisions: Vec<RevisionDocument>,
     /// `null` while pending.
     #[schema(required = true)]
     pub decision: Option<DecisionDocument>,
@@ -122,6 +127,33 @@ pub struct DecisionDocument {
     pub receipt: Option<String>,
 }
 
+/// One entry of `revisions` (design.md §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevisionDocument {
+    #[schema(minimum = 1)]
+    pub revision: u32,
+    #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub submitted_at: Time,
+    pub summary: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub payload_sha256: String,
+    /// Who asked for changes to this submission, why and when; `null` if nobody did.
+    #[schema(required = true)]
+    pub changes_requested: Option<ChangesRequestedDocument>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangesRequestedDocument {
+    /// The reviewer's id.
+    #[schema(value_type = String)]
+    pub by: ReviewerId,
+    pub comment: String,
+    #[serde(serialize_with = "millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Time,
+}
+
 /// `execution` (design.md §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecutionDocument {
@@ -174,6 +206,26 @@ pub fn status_document(esc: &Escalation, dir: &Directory) -> StatusDocument {
         total_stages: esc.stages.len(),
         stages: (0..esc.stages.len())
             .map(|i| stage_document(esc, dir, i))
+            .collect(),
+        revision: esc.submission(),
+        revisions: esc
+            .submissions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| RevisionDocument {
+                revision: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                submitted_at: s.submitted_at,
+                summary: s.summary.clone(),
+                payload_sha256: s.payload_sha256.clone(),
+                changes_requested: s
+                    .changes_requested
+                    .as_ref()
+                    .map(|c| ChangesRequestedDocument {
+                        by: c.by.clone(),
+                        comment: c.comment.clone(),
+                        at: c.at,
+                    }),
+            })
             .collect(),
         decision: esc.decision.as_ref().map(|d| DecisionDocument {
             outcome: d.outcome,

@@ -49,7 +49,7 @@ pub fn derive(esc: &Escalation) -> Vec<Timer> {
             .into_iter()
             .collect();
     }
-    if !esc.is_pending() {
+    if esc.is_final() {
         return Vec::new();
     }
     let mut timers = vec![Timer {
@@ -57,6 +57,10 @@ pub fn derive(esc: &Escalation) -> Vec<Timer> {
         stage: None,
         due: esc.expires_at,
     }];
+    // Waiting for a revision: the deadline keeps running, the stopped stage's timers do not.
+    if !esc.is_pending() {
+        return timers;
+    }
     let index = esc.current_stage;
     let stage = &esc.stages[index];
     let spec = &esc.workflow.stages[index];

@@ -24,12 +24,22 @@ pub struct WorkflowSpec {
     /// How long after the decision the receipt is valid: the action must start by then.
     #[serde(default = "one_hour", with = "humantime_serde_compat")]
     pub execute_within: Duration,
+    /// How many times an escalation may be revised after its first submission (design.md §7).
+    #[serde(default = "default_max_revisions")]
+    pub max_revisions: u32,
     pub separation_of_duties: SeparationOfDuties,
     pub stages: Vec<StageSpec>,
 }
 
 /// The default `execute_within`; also what workflows pinned before receipts existed get.
 pub const DEFAULT_EXECUTE_WITHIN: Duration = Duration::from_secs(3600);
+
+/// The default `max_revisions`.
+pub const DEFAULT_MAX_REVISIONS: u32 = 3;
+
+fn default_max_revisions() -> u32 {
+    DEFAULT_MAX_REVISIONS
+}
 
 fn one_hour() -> Duration {
     DEFAULT_EXECUTE_WITHIN

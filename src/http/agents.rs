@@ -136,7 +136,7 @@ async fn webhook(
     submit(&state, &limits, &agent, &headers, &body, Some(key)).await
 }
 
-fn idempotency_key(value: Option<&str>) -> Result<String, AppError> {
+pub(super) fn idempotency_key(value: Option<&str>) -> Result<String, AppError> {
     match value.map(str::trim) {
         Some(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Ok(k.to_owned()),
         _ => Err(AppError::malformed(format!(

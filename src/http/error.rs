@@ -150,6 +150,10 @@ pub enum ErrorCode {
     NotApproved,
     /// 409: an execution was already reported with a different body.
     AlreadyReported,
+    /// 409: a revision for an escalation nobody asked changes to.
+    ChangesNotRequested,
+    /// 409: the workflow's `max_revisions` is used up.
+    RevisionsExhausted,
     /// 409: another conflict (framework fallback).
     Conflict,
     /// 413: the body is over `server.max_body_bytes`.
@@ -211,7 +215,8 @@ impl AppError {
             | Refusal::StaleStage
             | Refusal::NotApproved(_)
             | Refusal::AlreadyReported => StatusCode::CONFLICT,
-            Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::CommentRequired(_) | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::ChangesNotRequested | Refusal::RevisionsExhausted(_) => StatusCode::CONFLICT,
         };
         Self::new(status, r.code(), r.message())
     }
@@ -284,7 +289,9 @@ mod tests {
             Refusal::AlreadyVoted,
             Refusal::AlreadyDecided(EscalationStatus::Approved),
             Refusal::StaleStage,
-            Refusal::DenyNeedsComment,
+            Refusal::CommentRequired(crate::domain::VoteChoice::Deny),
+            Refusal::ChangesNotRequested,
+            Refusal::RevisionsExhausted(3),
             Refusal::Invalid(String::new()),
             Refusal::NotApproved(EscalationStatus::Denied),
             Refusal::AlreadyReported,

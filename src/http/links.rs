@@ -118,9 +118,12 @@ fn refusal_title(r: &Refusal) -> &'static str {
         Refusal::AlreadyDecided(_) => "Already decided",
         Refusal::StaleStage => "This request has moved on",
         Refusal::AlreadyVoted => "You already voted",
-        Refusal::DenyNeedsComment | Refusal::Invalid(_) => "Please check the form",
+        Refusal::CommentRequired(_) | Refusal::Invalid(_) => "Please check the form",
         // Execution reports come from agents, never through a link.
-        Refusal::NotApproved(_) | Refusal::AlreadyReported => "Not possible",
+        Refusal::NotApproved(_)
+        | Refusal::AlreadyReported
+        | Refusal::ChangesNotRequested
+        | Refusal::RevisionsExhausted(_) => "Not possible",
         Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
             "You cannot vote on this"
         }
@@ -214,7 +217,7 @@ async fn submit(
     };
     match state.service.apply(&link.esc.id, Event::Vote(vote)).await {
         Ok(esc) => result_page(&state, &link, &esc, now),
-        Err(ApplyError::Refused(r @ (Refusal::DenyNeedsComment | Refusal::Invalid(_)))) => {
+        Err(ApplyError::Refused(r @ (Refusal::CommentRequired(_) | Refusal::Invalid(_)))) => {
             confirm_page(&state, &link, &submitted, Some(&r.message()), now).await
         }
         Err(ApplyError::Refused(r)) => {
@@ -259,6 +262,7 @@ async fn open(
     let siblings = LinkAction::ALL
         .into_iter()
         .filter(|a| *a != claims.action)
+        .filter(|a| *a != LinkAction::RequestChanges || esc.may_request_changes())
         .map(|a| (a, keys.sign(&claims.with_action(a))))
         .collect();
     Ok(Link {
@@ -390,6 +394,7 @@ fn verb(action: LinkAction) -> &'static str {
         LinkAction::Approve => "Approve",
         LinkAction::Conditions => "Approve with conditions",
         LinkAction::Deny => "Deny",
+        LinkAction::RequestChanges => "Request changes",
     }
 }
 
@@ -470,6 +475,7 @@ async fn confirm_page(
         "form": {"comment": form.comment, "other_conditions": form.other_conditions},
         "error": error,
         "alternatives": alternatives,
+        "revision": view::revision::revision(&link.esc, &state.service.dir),
     });
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -491,6 +497,7 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
     });
     let headline = match (claims.action.choice(), !terms.is_empty()) {
         (VoteChoice::Deny, _) => "You denied",
+        (VoteChoice::RequestChanges, _) => "You asked for changes",
         (VoteChoice::Approve, true) => "You approved with conditions",
         (VoteChoice::Approve, false) => "You approved",
     };
@@ -518,6 +525,9 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
 fn progress(view: &EscalationView<'_>, voted_at: usize) -> String {
     if let Some(d) = &view.decision {
         return format!("The escalation is decided: {}.", d.headline);
+    }
+    if !view.esc.is_pending() {
+        return "Voting is stopped until the agent revises the request; if your review is needed again you will get a new email.".to_owned();
     }
     let Some(current) = view.current() else {
         return String::new();

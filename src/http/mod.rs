@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod reviewers;
+pub mod revisions;
 pub mod serve;
 pub mod slack;
 mod strict_json;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(agents::router())
         .merge(execution::router())
+        .merge(revisions::router())
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())

@@ -1,4 +1,5 @@
-//! Decision callbacks to the agent: `escalation.decided`, signed per Standard Webhooks, retried until a 2xx.
+//! Callbacks to the agent: `escalation.decided` and `escalation.changes_requested`, signed per
+//! Standard Webhooks, retried until a 2xx.
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
@@ -34,9 +35,14 @@ impl Channel for CallbackChannel {
     }
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
-        if !effects.contains(&Effect::Decided) {
+        // A step either decides or asks for changes, never both; each is its own message.
+        let kind = if effects.contains(&Effect::Decided) {
+            "escalation.decided"
+        } else if effects.contains(&Effect::ChangesRequested) {
+            "escalation.changes_requested"
+        } else {
             return Vec::new();
-        }
+        };
         let url = esc.request.callback_url.clone().or_else(|| {
             ctx.config
                 .agent(esc.agent_id.as_str())
@@ -47,13 +53,13 @@ impl Channel for CallbackChannel {
         };
         // The body is fixed now, so every retry sends the same bytes under the same webhook-id.
         let body = json!({
-            "type": "escalation.decided",
+            "type": kind,
             "timestamp": rfc3339(ctx.now),
             "data": status_document(esc, ctx.dir),
         });
         vec![NewItem {
             channel: self.kind(),
-            kind: "escalation.decided".into(),
+            kind: kind.into(),
             ordering_key: format!("callback:{}", esc.id),
             destination: destination(&url),
             payload: json!({"url": url, "agent": esc.agent_id, "body": body.to_string()}),

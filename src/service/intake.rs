@@ -173,7 +173,7 @@ impl Service {
 
     /// A request's own callback_url: the address rules (pure), then, for a name, its
     /// addresses now. Delivery checks again (the name may change; see `callback_guard`).
-    async fn check_callback(&self, agent: &AgentConfig, url: &str) -> Result<(), IntakeError> {
+    pub async fn check_callback(&self, agent: &AgentConfig, url: &str) -> Result<(), IntakeError> {
         let allow_private = self.config.server.allow_private_callbacks;
         let refuse = |message: String| ValidationError {
             field: "callback_url".into(),

@@ -5,11 +5,13 @@
 
 mod apply;
 mod intake;
+mod revise;
 mod signals;
 mod write;
 
 pub use apply::{ApplyError, PreparedTicks};
 pub use intake::{Intake, IntakeError};
+pub use revise::Revision;
 pub use signals::Signals;
 pub use write::Write;
 
@@ -64,6 +66,13 @@ impl Service {
     /// After a commit: wake whoever waits on this escalation and the workers.
     fn committed(&self, step: &Step) {
         let esc = &step.escalation;
+        // A long-poll returns once the status leaves `pending`: decided, or changes requested.
+        if step
+            .effects
+            .contains(&crate::domain::Effect::ChangesRequested)
+        {
+            self.signals.decided(&esc.id);
+        }
         if step.effects.contains(&crate::domain::Effect::Decided) {
             self.signals.decided(&esc.id);
             metrics::counter!("countersign_decisions_total", "outcome" => esc.status.as_str())

@@ -27,15 +27,23 @@ pub enum LinkAction {
     /// Approve, with conditions chosen on the confirmation page.
     Conditions,
     Deny,
+    /// Ask for changes, with a required comment (design.md §7).
+    RequestChanges,
 }
 
 impl LinkAction {
-    pub const ALL: [LinkAction; 3] = [Self::Approve, Self::Conditions, Self::Deny];
+    pub const ALL: [LinkAction; 4] = [
+        Self::Approve,
+        Self::Conditions,
+        Self::Deny,
+        Self::RequestChanges,
+    ];
 
     pub fn choice(self) -> VoteChoice {
         match self {
             Self::Approve | Self::Conditions => VoteChoice::Approve,
             Self::Deny => VoteChoice::Deny,
+            Self::RequestChanges => VoteChoice::RequestChanges,
         }
     }
 
@@ -44,6 +52,7 @@ impl LinkAction {
             Self::Approve => "approve",
             Self::Conditions => "conditions",
             Self::Deny => "deny",
+            Self::RequestChanges => "request_changes",
         }
     }
 }

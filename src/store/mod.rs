@@ -17,6 +17,7 @@ mod group;
 mod health;
 pub mod outbox;
 mod read;
+mod revision_keys;
 mod settings;
 pub mod slack;
 pub mod timers;

@@ -7,6 +7,7 @@ pub mod constraints;
 pub mod execution;
 mod names;
 pub mod render;
+pub mod revision;
 pub mod template;
 mod words;
 

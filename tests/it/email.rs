@@ -219,7 +219,11 @@ async fn request_email_carries_the_context_and_threads() {
             .contains("https:&#x2F;&#x2F;ci.example.com&#x2F;runs&#x2F;1")
     );
     let links = mail.links();
-    assert_eq!(links.len(), 3, "approve, conditions, deny: {links:?}");
+    assert_eq!(
+        links.len(),
+        4,
+        "approve, conditions, deny, request changes: {links:?}"
+    );
     for link in &links {
         assert!(mail.html.contains(&html_escaped(link)), "html lacks {link}");
     }

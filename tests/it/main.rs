@@ -19,6 +19,7 @@ mod limits;
 mod openapi;
 mod query_plans;
 mod reviewers;
+mod revisions;
 mod robustness;
 mod slack;
 mod ssrf;

@@ -24,6 +24,7 @@ const TEMPLATES: Sources = templates![
     "pages/context.html",
     "pages/after.html",
     "pages/confirm.html",
+    "pages/revision.html",
     "pages/result.html",
     "pages/error.html",
 ];

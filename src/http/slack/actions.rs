@@ -139,7 +139,7 @@ pub async fn block_actions(
     }
 }
 
-/// The deny and conditions modals' submit buttons.
+/// The deny, conditions and request-changes modals' submit buttons.
 pub async fn view_submission(
     slack: &Slack,
     ev: SlackInteractionViewSubmissionEvent,
@@ -151,7 +151,7 @@ pub async fn view_submission(
     let Some(callback) = modal.callback_id.as_ref().map(|c| c.0.as_str()) else {
         return Reply::ack();
     };
-    if callback != modals::DENY && callback != modals::CONDITIONS {
+    if ![modals::DENY, modals::CONDITIONS, modals::CHANGES].contains(&callback) {
         return Reply::ack();
     }
     let block = modals::error_block(callback);
@@ -170,7 +170,18 @@ pub async fn view_submission(
     };
     let empty = SlackViewState::new(HashMap::new());
     let state = ev.view.state_params.state.as_ref().unwrap_or(&empty);
-    let result = if callback == modals::DENY {
+    let result = if callback == modals::CHANGES {
+        let Some(comment) = modals::read_changes(state) else {
+            return Reply::modal_error(block, "A comment saying what should change is required.");
+        };
+        let ballot = Ballot {
+            comment: Some(comment),
+            ..Ballot::new(VoteChoice::RequestChanges)
+        };
+        vote(slack, &reviewer, &aref, ballot)
+            .await
+            .map_err(Rejected::Text)
+    } else if callback == modals::DENY {
         let Some(reason) = modals::read_deny(state) else {
             return Reply::modal_error(block, "A reason is required to deny.");
         };
@@ -318,6 +329,7 @@ async fn open_modal(
     .map_err(|r| escape(&AppError::refused(&r).message))?;
     let view = match choice {
         VoteChoice::Deny => modals::deny(esc, aref),
+        VoteChoice::RequestChanges => modals::request_changes(esc, aref),
         VoteChoice::Approve => modals::conditions(esc, aref),
     };
     let left = deadline.saturating_duration_since(Instant::now());

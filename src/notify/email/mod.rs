@@ -238,8 +238,13 @@ impl EmailChannel {
             .as_ref()
             .map(|r| format!("Risk {} · ", r.score))
             .unwrap_or_default();
+        // Offered while the workflow still allows a revision (design.md §7).
+        let request_changes = esc
+            .may_request_changes()
+            .then(|| link(LinkAction::RequestChanges));
         json!({
             "preheader": format!("{risk}decide by {}", view.deadline.utc),
+            "revision": crate::view::revision::revision(esc, &self.dir),
             "esc": view,
             "reviewer": {"name": reviewer.name, "email": reviewer.email},
             "reason_text": reason_text(invite.reason, invite.opening.stage),
@@ -247,6 +252,7 @@ impl EmailChannel {
                 "approve": link(LinkAction::Approve),
                 "conditions": link(LinkAction::Conditions),
                 "deny": link(LinkAction::Deny),
+                "request_changes": request_changes,
             },
         })
     }
@@ -301,6 +307,10 @@ fn reason_text(reason: NotifyReason, stage: usize) -> Option<String> {
         }
         NotifyReason::SlaEscalation => Some(
             "This stage is past its response time (SLA) and you are its escalation contact."
+                .to_owned(),
+        ),
+        NotifyReason::Revised => Some(
+            "Changes were asked for, and the agent has revised the request: please review it again."
                 .to_owned(),
         ),
     }

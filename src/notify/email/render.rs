@@ -17,6 +17,8 @@ const TEMPLATES: Sources = templates![
     "email/context.txt",
     "email/request.html",
     "email/request.txt",
+    "email/revision.html",
+    "email/revision.txt",
     "email/outcome.html",
     "email/outcome.txt",
     "email/after.html",

@@ -6,11 +6,13 @@
 use super::kit::{self, SECTION_TEXT};
 use super::mrkdwn::{self, date, escape, escape_within, one_line};
 use super::refs::{ActionRef, Button};
+use super::revision as changes;
 use crate::config::Config;
 use crate::domain::{
     Directory, Escalation, NotifyReason, Opening, Outcome, ReviewerId, StageStatus, VoteChoice,
 };
 use crate::view::constraints::constraint_lines;
+use crate::view::revision::{self, RevisionView};
 use crate::view::{Approval, DecisionView, EscalationView, Person, ViewInput, plural};
 use sha2::{Digest, Sha256};
 use slack_morphism::prelude::*;
@@ -68,6 +70,8 @@ struct Msg<'a> {
     view: EscalationView<'a>,
     config: &'a Config,
     slack_ids: &'a HashMap<String, String>,
+    /// What changed since the previous submission, when this one is a revision.
+    revision: Option<RevisionView>,
 }
 
 pub fn render(v: &View<'_>, s: &Scope) -> Rendered {
@@ -81,12 +85,18 @@ pub fn render(v: &View<'_>, s: &Scope) -> Rendered {
         }),
         config: v.config,
         slack_ids: v.slack_ids,
+        revision: revision::revision(v.esc, v.dir),
     };
     let summary = escape_within(&one_line(&v.esc.request.summary), kit::FALLBACK_TEXT).text;
     let (text, blocks) = if let Some(decision) = &m.view.decision {
         (
             format!("{}: {summary}", decision.word),
             decided(&m, s, decision),
+        )
+    } else if let Some(asked) = revision::changes_requested(v.esc, v.dir) {
+        (
+            format!("Changes requested: {summary}"),
+            waiting(&m, s, &changes::waiting_note(&asked)),
         )
     } else if live {
         (format!("Approval needed: {summary}"), open(&m, s))
@@ -108,6 +118,10 @@ fn open(m: &Msg<'_>, s: &Scope) -> Vec<SlackBlock> {
     ))];
     if let Some(note) = reason_note(s.reason, s.viewer.is_none()) {
         blocks.push(kit::context(&[note.to_owned()]));
+    }
+    if let Some(r) = &m.revision {
+        blocks.extend(changes::what_changed(r));
+        blocks.push(kit::divider());
     }
     blocks.push(summary(m));
     blocks.push(kit::fields(&facts(m, s.opening.stage)));
@@ -133,6 +147,18 @@ fn open(m: &Msg<'_>, s: &Scope) -> Vec<SlackBlock> {
     }
     blocks.push(footer(esc));
     blocks
+}
+
+/// A reviewer asked for changes: the request, who asked and why, and no buttons.
+fn waiting(m: &Msg<'_>, s: &Scope, note: &str) -> Vec<SlackBlock> {
+    let esc = m.view.esc;
+    vec![
+        kit::header(&format!("📝 Changes requested: {}", esc.request.intent)),
+        summary(m),
+        kit::fields(&facts(m, s.opening.stage)),
+        kit::section(note),
+        footer(esc),
+    ]
 }
 
 /// The stage this message asked about moved on (approved, rolled back, reopened).
@@ -193,6 +219,9 @@ fn reason_note(reason: NotifyReason, channel: bool) -> Option<&'static str> {
         (NotifyReason::SlaEscalation, true) => {
             Some(":rotating_light: This stage passed its SLA; its escalation contacts were added.")
         }
+        (NotifyReason::Revised, _) => Some(
+            ":memo: Changes were asked for and the agent revised the request: review it again.",
+        ),
     }
 }
 
@@ -475,6 +504,9 @@ fn own_vote(m: &Msg<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> 
     let mut text = match vote.choice {
         VoteChoice::Approve => format!(":white_check_mark: *You approved* {}", date(vote.at)),
         VoteChoice::Deny => format!(":no_entry: *You denied* {}", date(vote.at)),
+        VoteChoice::RequestChanges => {
+            format!(":memo: *You asked for changes* {}", date(vote.at))
+        }
     };
     let constraints = constraint_lines(&esc.workflow, &vote.constraints);
     if !vote.conditions.is_empty() || !constraints.is_empty() {
@@ -534,6 +566,15 @@ fn actions(esc: &Escalation, opening: Opening) -> SlackBlock {
         other => other,
     };
     elements.push(deny);
+    // Offered while the workflow still allows a revision (design.md §7).
+    if esc.may_request_changes() {
+        elements.push(button(
+            Button::RequestChanges,
+            "Request changes…",
+            None,
+            &value,
+        ));
+    }
     SlackActionsBlock::new(elements)
         .with_block_id(kit::block_id("countersign_actions"))
         .into()
@@ -566,6 +607,12 @@ fn closed_note(m: &Msg<'_>, s: &Scope) -> String {
         ),
         _ => ":leftwards_arrow_with_hook: *This round is closed*: the request was sent back to an earlier stage or reopened. If your review is needed again, you will get a new message.".to_owned(),
     };
+    if let Some(r) = &m.revision {
+        text.push_str(&format!(
+            "\n:memo: The request was revised after changes were asked for; it is now at revision {}.",
+            r.number
+        ));
+    }
     if let Some(current) = m.view.current() {
         text.push_str(&format!(
             "\nNow at stage {} of {} · {}.",

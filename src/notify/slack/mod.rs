@@ -15,6 +15,7 @@ pub mod kit;
 pub mod modals;
 pub mod mrkdwn;
 pub mod refs;
+pub mod revision;
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;

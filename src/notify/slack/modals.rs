@@ -1,4 +1,5 @@
-//! The deny and approve-with-conditions modals, and reading what a reviewer typed into them.
+//! The deny, approve-with-conditions and request-changes modals, and reading what a
+//! reviewer typed into them.
 
 use super::kit;
 use super::mrkdwn::{escape, escape_within, one_line};
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 /// `callback_id`s, so a submission says which modal it came from.
 pub const DENY: &str = "countersign_deny";
 pub const CONDITIONS: &str = "countersign_conditions";
+pub const CHANGES: &str = "countersign_request_changes";
 
 const REASON: &str = "reason";
 const PICK: &str = "pick";
@@ -22,6 +24,7 @@ const COMMENT: &str = "comment";
 /// Block id prefix of a typed condition's input; the condition id follows.
 const CONSTRAINT: &str = "constraint_";
 const VALUE: &str = "value";
+const CHANGE: &str = "change";
 /// Conditions offered as checkboxes; a workflow listing more is cut (the text box remains).
 const MAX_OFFERED: usize = 80;
 
@@ -44,6 +47,33 @@ pub fn deny(esc: &Escalation, r: &ActionRef) -> SlackView {
         blocks.push(input.into());
         blocks
     })
+}
+
+/// Request changes (design.md §7): a required comment saying what should change.
+pub fn request_changes(esc: &Escalation, r: &ActionRef) -> SlackView {
+    let input = SlackBlockPlainTextInputElement::new()
+        .with_action_id(SlackActionId(CHANGE.into()))
+        .with_multiline(true)
+        .with_max_length(kit::TEXT_INPUT_MAX);
+    let input = SlackInputBlock::new(
+        kit::plain("What should change?", kit::INPUT_LABEL),
+        input.into(),
+    )
+    .with_block_id(kit::block_id(CHANGE))
+    .with_hint(kit::plain(
+        "The agent gets this comment and may submit a revision; voting starts again then.",
+        kit::INPUT_LABEL,
+    ));
+    modal(CHANGES, "Request changes", "Request changes", r, {
+        let mut blocks = about(esc, r.opening.stage);
+        blocks.push(input.into());
+        blocks
+    })
+}
+
+/// The comment of a request for changes; `None` when left empty.
+pub fn read_changes(state: &SlackViewState) -> Option<String> {
+    text_value(state, CHANGE, CHANGE)
 }
 
 pub fn conditions(esc: &Escalation, r: &ActionRef) -> SlackView {
@@ -151,7 +181,11 @@ fn modal(
 
 /// The input block a refusal is shown under.
 pub fn error_block(callback: &str) -> &'static str {
-    if callback == DENY { REASON } else { EXTRA }
+    match callback {
+        DENY => REASON,
+        CHANGES => CHANGE,
+        _ => EXTRA,
+    }
 }
 
 fn text_value(state: &SlackViewState, block: &str, action: &str) -> Option<String> {

@@ -66,6 +66,8 @@ pub enum Button {
     ApproveWithConditions,
     /// Opens the deny modal (a reason is required).
     Deny,
+    /// Opens the request-changes modal (a comment is required).
+    RequestChanges,
 }
 
 impl Button {
@@ -74,19 +76,26 @@ impl Button {
             Self::Approve => "approve",
             Self::ApproveWithConditions => "approve_conditions",
             Self::Deny => "deny",
+            Self::RequestChanges => "request_changes",
         }
     }
 
     pub fn parse(action_id: &str) -> Option<Self> {
-        [Self::Approve, Self::ApproveWithConditions, Self::Deny]
-            .into_iter()
-            .find(|b| b.action_id() == action_id)
+        [
+            Self::Approve,
+            Self::ApproveWithConditions,
+            Self::Deny,
+            Self::RequestChanges,
+        ]
+        .into_iter()
+        .find(|b| b.action_id() == action_id)
     }
 
     pub fn choice(self) -> VoteChoice {
         match self {
             Self::Approve | Self::ApproveWithConditions => VoteChoice::Approve,
             Self::Deny => VoteChoice::Deny,
+            Self::RequestChanges => VoteChoice::RequestChanges,
         }
     }
 }
@@ -119,6 +128,7 @@ pub fn reason_str(reason: NotifyReason) -> &'static str {
         NotifyReason::StageStarted => "stage_started",
         NotifyReason::Delegation => "delegation",
         NotifyReason::SlaEscalation => "sla_escalation",
+        NotifyReason::Revised => "revised",
     }
 }
 
@@ -126,6 +136,7 @@ pub fn parse_reason(s: &str) -> NotifyReason {
     match s {
         "delegation" => NotifyReason::Delegation,
         "sla_escalation" => NotifyReason::SlaEscalation,
+        "revised" => NotifyReason::Revised,
         _ => NotifyReason::StageStarted,
     }
 }

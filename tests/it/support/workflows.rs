@@ -19,6 +19,8 @@ pub struct Workflow {
     conditions: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     separation_of_duties: Option<Separation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_revisions: Option<u32>,
     stages: Vec<Stage>,
 }
 
@@ -52,8 +54,15 @@ impl Workflow {
             timeout_action: None,
             conditions: Vec::new(),
             separation_of_duties: None,
+            max_revisions: None,
             stages: Vec::new(),
         }
+    }
+
+    /// `max_revisions`: how many times an escalation may be revised (design.md §7).
+    pub fn max_revisions(mut self, n: u32) -> Self {
+        self.max_revisions = Some(n);
+        self
     }
 
     /// `match.intents` (globs).
