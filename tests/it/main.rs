@@ -16,6 +16,7 @@ mod engine_rules;
 mod limits;
 mod openapi;
 mod query_plans;
+mod receipts;
 mod reviewers;
 mod robustness;
 mod slack;
