@@ -108,6 +108,7 @@ fn make(
         return opened;
     }
     let vote = Event::Vote(VoteInput {
+        constraints: Default::default(),
         reviewer: "bob".into(),
         choice: VoteChoice::Approve,
         comment: Some("Looks good".into()),

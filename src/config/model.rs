@@ -358,12 +358,20 @@ pub struct WorkflowConfig {
     pub timeout_action: TimeoutAction,
     #[serde(default = "all_channels")]
     pub channels: Vec<String>,
+    /// Labels, or typed conditions with an input and an optional check (design.md §6).
     #[serde(default)]
-    pub conditions: Vec<String>,
+    pub conditions: Vec<crate::domain::ConditionSpec>,
+    /// How long after an approval the action may start: the receipt's `exp`.
+    #[serde(default = "one_hour", with = "duration")]
+    pub execute_within: Duration,
     #[serde(default)]
     pub separation_of_duties: SeparationConfig,
     #[serde(default)]
     pub stages: Vec<StageConfig>,
+}
+
+fn one_hour() -> Duration {
+    crate::domain::workflow::DEFAULT_EXECUTE_WITHIN
 }
 
 fn one_day() -> Duration {

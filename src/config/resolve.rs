@@ -54,6 +54,7 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
             .filter(|k| *k != ChannelKind::Callback)
             .collect(),
         conditions: w.conditions.clone(),
+        execute_within: w.execute_within,
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),
     }

@@ -29,6 +29,8 @@ pub enum Effect {
     StageClosed { stage: usize },
     /// The escalation is decided: every message shows the outcome, the agent is called back.
     Decided,
+    /// An execution was reported, or marked unreported: every message shows how it went.
+    ExecutionRecorded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +78,10 @@ pub enum AuditKind {
     EmailFailed,
     SlackDelivered,
     SlackFailed,
+    /// The agent reported what it executed (with how it compares to the approval).
+    ExecutionReported,
+    /// No execution report arrived by the receipt's `exp`.
+    ExecutionUnreported,
 }
 
 impl AuditKind {
@@ -98,6 +104,8 @@ impl AuditKind {
             Self::EmailFailed => "email_failed",
             Self::SlackDelivered => "slack_delivered",
             Self::SlackFailed => "slack_failed",
+            Self::ExecutionReported => "execution_reported",
+            Self::ExecutionUnreported => "execution_unreported",
         }
     }
 }

@@ -17,6 +17,10 @@ pub enum Refusal {
     StaleStage,
     DenyNeedsComment,
     Invalid(String),
+    /// An execution report for an escalation that is not approved.
+    NotApproved(EscalationStatus),
+    /// An execution was already reported, with a different body.
+    AlreadyReported,
 }
 
 impl Refusal {
@@ -30,6 +34,8 @@ impl Refusal {
             Self::AlreadyDecided(_) => "already_decided",
             Self::StaleStage => "stale_stage",
             Self::DenyNeedsComment | Self::Invalid(_) => "validation",
+            Self::NotApproved(_) => "not_approved",
+            Self::AlreadyReported => "already_reported",
         }
     }
 
@@ -52,6 +58,14 @@ impl Refusal {
             }
             Self::DenyNeedsComment => "A deny needs a comment explaining why.".into(),
             Self::Invalid(why) => why.clone(),
+            Self::NotApproved(status) => format!(
+                "Only an approved escalation reports an execution; this one is {}.",
+                status.as_str()
+            ),
+            Self::AlreadyReported => {
+                "An execution was already reported for this escalation, with a different body."
+                    .into()
+            }
         }
     }
 }

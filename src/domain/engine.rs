@@ -1,12 +1,14 @@
 //! The engine: (state, event, now) -> new state + effects + audit. Every rule of the workflow lives here,
 //! whatever channel a vote came from.
 
+use super::conditions::{self, Constraints};
 use super::effects::{AuditKind, AuditRecord, Effect, NotifyReason, Step};
 use super::eligibility::{self, Refusal};
 use super::escalation::{
     Decider, Decision, Escalation, EscalationStatus, Opening, Outcome, StageState, StageStatus,
     Vote, VoteChannel, VoteChoice,
 };
+use super::execution::{self, ExecutionReport};
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::{EscalationRequest, payload_sha256};
 use super::workflow::{Directory, OnDeny, TimeoutAction, WorkflowSpec};
@@ -37,6 +39,8 @@ pub enum Event {
         by: AgentId,
         reason: Option<String>,
     },
+    /// The agent reports what it executed after an approval.
+    ReportExecution(ExecutionReport),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +49,8 @@ pub struct VoteInput {
     pub choice: VoteChoice,
     pub comment: Option<String>,
     pub conditions: Vec<String>,
+    /// Values for the workflow's typed conditions, by id.
+    pub constraints: Constraints,
     pub channel: VoteChannel,
     /// The opening the reviewer was shown (a Slack button, an email link); `None`
     /// means whatever opening is current when the vote is applied (the REST API).
@@ -77,6 +83,7 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
         current_stage: 0,
         stages,
         decision: None,
+        execution: None,
     };
     let mut out = Changes::default();
     out.audit.push(AuditRecord::new(
@@ -114,6 +121,11 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
                 now,
                 &mut out,
             );
+        }
+        Event::ReportExecution(report) => {
+            if let Some(done) = execution::judge(&next, &report, now)? {
+                record_execution(&mut next, done, &mut out);
+            }
         }
     }
     if out.changed {
@@ -210,6 +222,7 @@ fn apply_vote(
         VoteChoice::Approve => clean_conditions(vote.conditions)?,
         VoteChoice::Deny => Vec::new(),
     };
+    let constraints = conditions::clean_constraints(esc, vote.choice, vote.constraints)?;
 
     let stage = esc.current_stage;
     out.changed = true;
@@ -222,6 +235,7 @@ fn apply_vote(
             "decision": vote.choice.as_str(),
             "comment": comment,
             "conditions": conditions,
+            "constraints": constraints,
             "channel": vote.channel.as_str(),
         }),
     ));
@@ -230,6 +244,7 @@ fn apply_vote(
         choice: vote.choice,
         comment: comment.clone(),
         conditions,
+        constraints,
         channel: vote.channel,
         at: now,
     });
@@ -384,6 +399,10 @@ fn notify_effect(
 
 /// Rules 5–7: delegation tiers, SLA escalation and the timeout, whichever are due.
 fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Changes) {
+    if execution::awaits_report(esc) && super::receipt::expired(esc, now) {
+        record_execution(esc, execution::unreported(), out);
+        return;
+    }
     if !esc.is_pending() {
         return;
     }
@@ -469,10 +488,19 @@ fn decide(
     now: Time,
     out: &mut Changes,
 ) {
-    let conditions = if outcome == Outcome::Approved {
-        union_of_conditions(esc)
+    let (conditions, constraints) = if outcome == Outcome::Approved {
+        let approvals: Vec<&Constraints> = esc
+            .stages
+            .iter()
+            .flat_map(|s| s.approvals())
+            .map(|v| &v.constraints)
+            .collect();
+        (
+            union_of_conditions(esc),
+            conditions::merge_constraints(approvals, esc),
+        )
     } else {
-        Vec::new()
+        Default::default()
     };
     esc.status = outcome.status();
     esc.decision = Some(Decision {
@@ -481,6 +509,9 @@ fn decide(
         reason,
         conditions,
         decided_by,
+        constraints,
+        execute_by: Some(timers::after(now, esc.workflow.execute_within)),
+        receipt: None,
     });
     out.changed = true;
     out.audit.push(AuditRecord::new(
@@ -492,6 +523,33 @@ fn decide(
         serde_json::to_value(&esc.decision).unwrap_or_default(),
     ));
     out.effects.push(Effect::Decided);
+}
+
+/// Records what was executed (or that nothing was reported in time): audited, and every
+/// reviewer's message shows it.
+fn record_execution(esc: &mut Escalation, done: super::escalation::Execution, out: &mut Changes) {
+    let (kind, actor) = match done.status {
+        super::escalation::ExecutionStatus::Unreported => (AuditKind::ExecutionUnreported, None),
+        _ => (
+            AuditKind::ExecutionReported,
+            Some(Decider::Agent(esc.agent_id.clone()).to_string()),
+        ),
+    };
+    out.audit.push(AuditRecord::new(
+        kind,
+        actor,
+        json!({
+            "status": done.status.as_str(),
+            "payload_sha256": done.payload_sha256,
+            "approved_payload_sha256": esc.payload_sha256,
+            "matches": done.matches,
+            "violations": done.violations,
+            "detail": done.detail,
+        }),
+    ));
+    esc.execution = Some(done);
+    out.changed = true;
+    out.effects.push(Effect::ExecutionRecorded);
 }
 
 fn union_of_conditions(esc: &Escalation) -> Vec<String> {

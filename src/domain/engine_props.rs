@@ -141,6 +141,7 @@ fn workflow_spec() -> impl Strategy<Value = WorkflowSpec> {
         any::<bool>(),
     )
         .prop_map(|(stages, sod, timeout, approve)| WorkflowSpec {
+            execute_within: crate::domain::workflow::DEFAULT_EXECUTE_WITHIN,
             id: "prop".to_owned(),
             timeout: minutes(timeout),
             timeout_action: if approve {
@@ -218,6 +219,7 @@ fn event_for(action: &Action, esc: &Escalation, dir: &Directory) -> Event {
             conditions,
             opening,
         } => Event::Vote(VoteInput {
+            constraints: Default::default(),
             reviewer: match *voter {
                 Voter::Anyone(n) => rid(IDS.get(n).copied().unwrap_or("mallory")),
                 Voter::Eligible(n) => {
@@ -282,7 +284,10 @@ fn check_state(esc: &Escalation, dir: &Directory) -> Result<(), TestCaseError> {
     if let Some(d) = &esc.decision {
         prop_assert_eq!(d.outcome.status(), esc.status);
     }
-    prop_assert_eq!(timers::derive(esc).is_empty(), !esc.is_pending());
+    prop_assert_eq!(
+        timers::derive(esc).is_empty(),
+        !esc.is_pending() && !super::execution::awaits_report(esc)
+    );
 
     // Stages before the current one are approved, later ones wait.
     for (i, stage) in esc.stages.iter().enumerate() {
@@ -450,8 +455,18 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
             Ok(step) => {
                 let next = step.escalation;
                 if !before.is_pending() {
-                    prop_assert_eq!(&next, &before, "a decided escalation changed");
-                    prop_assert!(step.effects.is_empty());
+                    // Once decided, only the execution mark (past the receipt's exp) may come.
+                    let mut decided = next.clone();
+                    if before.execution.is_none() {
+                        decided.execution = None;
+                        decided.revision = before.revision;
+                    }
+                    prop_assert_eq!(&decided, &before, "a decided escalation changed");
+                    prop_assert!(
+                        step.effects
+                            .iter()
+                            .all(|e| *e == super::Effect::ExecutionRecorded)
+                    );
                 }
                 if next == before {
                     prop_assert!(step.effects.is_empty() && step.audit.is_empty());

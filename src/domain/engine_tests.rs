@@ -916,7 +916,15 @@ fn timers_cover_timeout_next_tier_and_sla_while_pending() {
 
     let esc = voted(&esc, approve("frank"), at(mins(50)));
     assert_eq!(esc.status, EscalationStatus::Approved);
-    assert!(timers::derive(&esc).is_empty());
+    assert_eq!(
+        timers::derive(&esc),
+        vec![Timer {
+            kind: TimerKind::Execution,
+            stage: None,
+            due: at(mins(50 + 60)),
+        }],
+        "once approved, only the receipt's expiry (for the execution report) is armed"
+    );
 }
 
 #[test]
@@ -950,8 +958,16 @@ fn revision_moves_only_on_accepted_changes() {
     assert_eq!(esc.revision, 4);
     assert_eq!(esc.status, EscalationStatus::Approved);
 
-    let after = accept(&esc, Event::Tick, at(mins(200)));
-    assert_eq!(after.escalation, esc, "a decided escalation never changes");
+    let before_exp = accept(&esc, Event::Tick, at(mins(75)));
+    assert_eq!(
+        before_exp.escalation, esc,
+        "a decided escalation never changes"
+    );
+    // Past the receipt's exp only the execution mark is added; the decision stays.
+    let after = accept(&esc, Event::Tick, at(mins(200))).escalation;
+    assert_eq!(after.revision, 5);
+    assert_eq!(after.decision, esc.decision);
+    assert_eq!(after.stages, esc.stages);
 }
 
 #[test]
@@ -1015,6 +1031,7 @@ fn status_document_has_the_contract_shape() {
         json!({
             "outcome": "approved", "decided_at": rfc3339(now), "reason": null,
             "conditions": ["Mask PII fields"], "decided_by": ["alice", "dave"],
+            "constraints": {}, "receipt": null,
         })
     );
 }

@@ -1,6 +1,7 @@
 //! The escalation aggregate: the request, its pinned workflow, per-stage state, votes and decision.
 
 use super::Time;
+use super::conditions::{Constraints, Violation};
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::EscalationRequest;
 use super::timers;
@@ -26,6 +27,9 @@ pub struct Escalation {
     pub current_stage: usize,
     pub stages: Vec<StageState>,
     pub decision: Option<Decision>,
+    /// What the agent reported it executed (approved escalations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
 }
 
 impl Escalation {
@@ -89,6 +93,22 @@ impl Escalation {
                 stage.round = 1;
             }
         }
+    }
+
+    /// The revision of the request being decided (design.md §7): 1 until revisions exist.
+    pub fn submission(&self) -> u32 {
+        1
+    }
+
+    /// The receipt's `exp`: the decision time plus the workflow's `execute_within`.
+    /// `None` while pending.
+    pub fn execute_by(&self) -> Option<Time> {
+        let decision = self.decision.as_ref()?;
+        Some(
+            decision.execute_by.unwrap_or_else(|| {
+                timers::after(decision.decided_at, self.workflow.execute_within)
+            }),
+        )
     }
 
     /// Whether the deadline has passed at `now` (the escalation then meets any event expired).
@@ -233,6 +253,9 @@ pub struct Vote {
     pub choice: VoteChoice,
     pub comment: Option<String>,
     pub conditions: Vec<String>,
+    /// Values for the workflow's typed conditions, by id (approvals only).
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
+    pub constraints: Constraints,
     pub channel: VoteChannel,
     pub at: Time,
 }
@@ -270,6 +293,66 @@ pub struct Decision {
     pub conditions: Vec<String>,
     /// The approving reviewers, the denying one, the cancelling agent; empty for a timeout.
     pub decided_by: Vec<Decider>,
+    /// The approvers' constraint values merged, the strictest winning (approvals only).
+    #[serde(default)]
+    pub constraints: Constraints,
+    /// The receipt's `exp`; absent in decisions stored before receipts existed.
+    #[serde(default)]
+    pub execute_by: Option<Time>,
+    /// The signed receipt; the shell signs it in the step's transaction.
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+}
+
+/// A decision's signed receipt, kept so every read and callback hands out the same token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// `jti`: `rcpt_` + a ULID.
+    pub id: String,
+    /// The compact JWS.
+    pub token: String,
+}
+
+/// What the agent reported it executed, judged against the approval (design.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub status: ExecutionStatus,
+    /// `None` for `unreported`.
+    pub reported_at: Option<Time>,
+    /// The executed payload's hash; `None` for `unreported`.
+    pub payload_sha256: Option<String>,
+    /// Whether the executed payload is the approved one; `None` for `unreported`.
+    pub matches: Option<bool>,
+    pub violations: Vec<Violation>,
+    pub detail: Option<String>,
+    /// SHA-256 of the report as received (canonical JSON), so a repeat is recognised.
+    pub report_sha256: Option<String>,
+}
+
+impl Execution {
+    /// Executed, but not as approved: another payload, or a constraint broken.
+    pub fn is_problem(&self) -> bool {
+        self.matches == Some(false) || !self.violations.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+    /// No report arrived by the receipt's `exp`.
+    Unreported,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Unreported => "unreported",
+        }
+    }
 }
 
 /// Who decided. In the status document and the audit chain a reviewer is their id and an

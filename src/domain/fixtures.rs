@@ -79,6 +79,7 @@ pub fn stage(name: &str, approvers: &[&str]) -> StageSpec {
 /// A workflow with a 2h fail-closed timeout and default separation of duties.
 pub fn workflow(stages: Vec<StageSpec>) -> WorkflowSpec {
     WorkflowSpec {
+        execute_within: crate::domain::workflow::DEFAULT_EXECUTE_WITHIN,
         id: "test-flow".to_owned(),
         timeout: mins(120),
         timeout_action: TimeoutAction::Deny,
@@ -129,6 +130,7 @@ pub fn approve(who: &str) -> VoteInput {
         choice: VoteChoice::Approve,
         comment: None,
         conditions: Vec::new(),
+        constraints: Default::default(),
         channel: VoteChannel::Api,
         opening: None,
     }

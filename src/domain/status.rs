@@ -3,9 +3,11 @@
 //! OpenAPI document (src/http/openapi.rs) describes these very types.
 
 use super::Time;
+use super::conditions::{Constraints, Violation};
 use super::eligibility;
 use super::escalation::{
-    Decider, Escalation, EscalationStatus, Outcome, StageStatus, VoteChannel, VoteChoice,
+    Decider, Escalation, EscalationStatus, Execution, ExecutionStatus, Outcome, StageStatus,
+    VoteChannel, VoteChoice,
 };
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::workflow::Directory;
@@ -51,6 +53,10 @@ pub struct StatusDocument {
     /// `null` while pending.
     #[schema(required = true)]
     pub decision: Option<DecisionDocument>,
+    /// What the agent reported it executed; present once an approved escalation has a
+    /// report, or `{"status": "unreported"}` when none came by the receipt's `exp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,6 +89,10 @@ pub struct VoteDocument {
     #[schema(required = true)]
     pub comment: Option<String>,
     pub conditions: Vec<String>,
+    /// Values given for the workflow's typed conditions, by id; absent when none.
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
+    #[schema(value_type = Object)]
+    pub constraints: Constraints,
     pub channel: VoteChannel,
     #[serde(serialize_with = "millis")]
     #[schema(value_type = String, format = DateTime)]
@@ -102,6 +112,51 @@ pub struct DecisionDocument {
     /// Reviewer ids, `agent:<id>` for a cancelling agent; empty for a timeout.
     #[schema(value_type = Vec<String>)]
     pub decided_by: Vec<Decider>,
+    /// The approvers' constraint values merged, the strictest winning for `lte`/`gte`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub constraints: Constraints,
+    /// The signed receipt: a compact JWS (EdDSA) the executor verifies against
+    /// `/.well-known/jwks.json`; `null` only for decisions made before receipts existed.
+    #[schema(required = true)]
+    pub receipt: Option<String>,
+}
+
+/// `execution` (design.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExecutionDocument {
+    pub status: ExecutionStatus,
+    /// Absent for `unreported`.
+    #[serde(
+        default,
+        serialize_with = "millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reported_at: Option<Time>,
+    /// The executed payload's hash; absent for `unreported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_sha256: Option<String>,
+    /// Whether the executed payload is the approved one; absent for `unreported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<bool>,
+    /// Each constraint check the executed payload fails.
+    pub violations: Vec<Violation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Execution> for ExecutionDocument {
+    fn from(e: &Execution) -> Self {
+        Self {
+            status: e.status,
+            reported_at: e.reported_at,
+            payload_sha256: e.payload_sha256.clone(),
+            matches: e.matches,
+            violations: e.violations.clone(),
+            detail: e.detail.clone(),
+        }
+    }
 }
 
 pub fn status_document(esc: &Escalation, dir: &Directory) -> StatusDocument {
@@ -126,7 +181,10 @@ pub fn status_document(esc: &Escalation, dir: &Directory) -> StatusDocument {
             reason: d.reason.clone(),
             conditions: d.conditions.clone(),
             decided_by: d.decided_by.clone(),
+            constraints: d.constraints.clone(),
+            receipt: d.receipt.as_ref().map(|r| r.token.clone()),
         }),
+        execution: esc.execution.as_ref().map(ExecutionDocument::from),
     }
 }
 
@@ -146,6 +204,7 @@ fn stage_document(esc: &Escalation, dir: &Directory, i: usize) -> StageDocument 
                 decision: v.choice,
                 comment: v.comment.clone(),
                 conditions: v.conditions.clone(),
+                constraints: v.constraints.clone(),
                 channel: v.channel,
                 at: v.at,
             })

@@ -12,6 +12,8 @@ pub enum TimerKind {
     Delegation,
     Sla,
     Timeout,
+    /// An approval's receipt expires: marked `unreported` if no execution report came.
+    Execution,
 }
 
 impl TimerKind {
@@ -20,6 +22,7 @@ impl TimerKind {
             Self::Delegation => "delegation",
             Self::Sla => "sla",
             Self::Timeout => "timeout",
+            Self::Execution => "execution",
         }
     }
 }
@@ -32,8 +35,20 @@ pub struct Timer {
     pub due: Time,
 }
 
-/// The timers a pending escalation needs armed; none once decided.
+/// The timers an escalation needs armed: while pending, its stage timers and timeout;
+/// once approved, the receipt's expiry until the execution is reported.
 pub fn derive(esc: &Escalation) -> Vec<Timer> {
+    if super::execution::awaits_report(esc) {
+        return esc
+            .execute_by()
+            .map(|due| Timer {
+                kind: TimerKind::Execution,
+                stage: None,
+                due,
+            })
+            .into_iter()
+            .collect();
+    }
     if !esc.is_pending() {
         return Vec::new();
     }

@@ -1,5 +1,6 @@
 //! Workflows as the engine sees them: stages with resolved reviewer pools, plus the reviewer directory.
 
+use super::conditions::ConditionSpec;
 use super::effects::ChannelKind;
 use super::ids::ReviewerId;
 use serde::{Deserialize, Serialize};
@@ -17,10 +18,37 @@ pub struct WorkflowSpec {
     pub timeout_action: TimeoutAction,
     /// The channels reviewers are notified on (Slack, email).
     pub channels: Vec<ChannelKind>,
-    /// Conditions reviewers may attach when approving.
-    pub conditions: Vec<String>,
+    /// Conditions reviewers may attach when approving: labels, and typed conditions whose
+    /// values they fill in (design.md §6).
+    pub conditions: Vec<ConditionSpec>,
+    /// How long after the decision the receipt is valid: the action must start by then.
+    #[serde(default = "one_hour", with = "humantime_serde_compat")]
+    pub execute_within: Duration,
     pub separation_of_duties: SeparationOfDuties,
     pub stages: Vec<StageSpec>,
+}
+
+/// The default `execute_within`; also what workflows pinned before receipts existed get.
+pub const DEFAULT_EXECUTE_WITHIN: Duration = Duration::from_secs(3600);
+
+fn one_hour() -> Duration {
+    DEFAULT_EXECUTE_WITHIN
+}
+
+impl WorkflowSpec {
+    /// The labels offered as plain conditions (typed conditions have inputs of their own).
+    pub fn labels(&self) -> Vec<&str> {
+        self.conditions
+            .iter()
+            .filter(|c| c.typed().is_none())
+            .map(|c| c.label())
+            .collect()
+    }
+
+    /// The typed conditions, whose values a reviewer fills in.
+    pub fn typed_conditions(&self) -> impl Iterator<Item = &super::conditions::TypedCondition> {
+        self.conditions.iter().filter_map(ConditionSpec::typed)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -146,6 +146,10 @@ pub enum ErrorCode {
     AlreadyDecided,
     /// 409: the button or link belongs to a stage opening that has closed.
     StaleStage,
+    /// 409: an execution report for an escalation that is not approved.
+    NotApproved,
+    /// 409: an execution was already reported with a different body.
+    AlreadyReported,
     /// 409: another conflict (framework fallback).
     Conflict,
     /// 413: the body is over `server.max_body_bytes`.
@@ -203,7 +207,10 @@ impl AppError {
             | Refusal::SelfApproval
             | Refusal::SeparationOfDuties(_)
             | Refusal::AlreadyVoted => StatusCode::FORBIDDEN,
-            Refusal::AlreadyDecided(_) | Refusal::StaleStage => StatusCode::CONFLICT,
+            Refusal::AlreadyDecided(_)
+            | Refusal::StaleStage
+            | Refusal::NotApproved(_)
+            | Refusal::AlreadyReported => StatusCode::CONFLICT,
             Refusal::DenyNeedsComment | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, r.code(), r.message())
@@ -279,6 +286,8 @@ mod tests {
             Refusal::StaleStage,
             Refusal::DenyNeedsComment,
             Refusal::Invalid(String::new()),
+            Refusal::NotApproved(EscalationStatus::Denied),
+            Refusal::AlreadyReported,
         ];
         answered.extend(refusals.iter().map(|r| AppError::refused(r).code));
         let intake = IntakeError::NoWorkflow {

@@ -112,6 +112,8 @@ fn refusal_title(r: &Refusal) -> &'static str {
         Refusal::StaleStage => "This request has moved on",
         Refusal::AlreadyVoted => "You already voted",
         Refusal::DenyNeedsComment | Refusal::Invalid(_) => "Please check the form",
+        // Execution reports come from agents, never through a link.
+        Refusal::NotApproved(_) | Refusal::AlreadyReported => "Not possible",
         Refusal::NotEligible(_) | Refusal::SelfApproval | Refusal::SeparationOfDuties(_) => {
             "You cannot vote on this"
         }
@@ -187,6 +189,7 @@ async fn submit(
         return confirm_page(&state, &link, &submitted, Some(error), now).await;
     }
     let vote = VoteInput {
+        constraints: Default::default(),
         reviewer: link.claims.reviewer.clone(),
         choice: link.claims.action.choice(),
         comment: submitted.comment.clone(),
@@ -314,12 +317,12 @@ impl Submitted {
         if link.claims.action != LinkAction::Conditions {
             return Vec::new();
         }
-        let offered = &link.esc.workflow.conditions;
+        let offered = link.esc.workflow.labels();
         let mut out: Vec<String> = offered
             .iter()
             .enumerate()
             .filter(|(i, _)| self.checked.contains(i))
-            .map(|(_, c)| c.clone())
+            .map(|(_, c)| (*c).to_owned())
             .collect();
         out.extend(
             self.other_conditions

@@ -105,7 +105,11 @@ fn review_document(state: &AppState, esc: &Escalation) -> ReviewDocument {
             },
             payload: req.payload.clone(),
         },
-        conditions_offered: req.conditions_offered.to_vec(),
+        conditions_offered: req
+            .conditions_offered
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
     }
 }
 
@@ -120,6 +124,11 @@ struct VoteBody {
     /// Conditions the approval carries; the decision carries the union of all approvers'.
     #[serde(default)]
     conditions: Vec<String>,
+    /// Values for the workflow's typed conditions, by id: a number or a text as the
+    /// condition declares; any other id or type is a 422.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    constraints: crate::domain::Constraints,
 }
 
 /// Vote on the current stage of an escalation.
@@ -163,6 +172,7 @@ async fn vote(
         choice: input.decision,
         comment: input.comment,
         conditions: input.conditions,
+        constraints: input.constraints,
         channel: VoteChannel::Api,
         opening: None,
     });

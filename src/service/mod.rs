@@ -69,7 +69,7 @@ impl Service {
     /// After a commit: wake whoever waits on this escalation and the workers.
     fn committed(&self, step: &Step) {
         let esc = &step.escalation;
-        if !esc.is_pending() {
+        if step.effects.contains(&crate::domain::Effect::Decided) {
             self.signals.decided(&esc.id);
             metrics::counter!("countersign_decisions_total", "outcome" => esc.status.as_str())
                 .increment(1);

@@ -56,7 +56,8 @@ pub struct RequestView<'a> {
     pub recent_activity: &'a [Activity],
     pub evidence: &'a [Evidence],
     /// The workflow's conditions a reviewer may attach to an approval.
-    pub conditions_offered: &'a [String],
+    /// The workflow's condition labels, offered as tick boxes.
+    pub conditions_offered: Vec<&'a str>,
 }
 
 pub struct AgentView<'a> {
@@ -214,7 +215,7 @@ fn request<'a>(input: &ViewInput<'a>) -> RequestView<'a> {
         payload: &req.payload,
         recent_activity: &req.context.recent_activity,
         evidence: &req.context.evidence,
-        conditions_offered: &esc.workflow.conditions,
+        conditions_offered: esc.workflow.labels(),
     }
 }
 

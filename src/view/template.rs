@@ -39,7 +39,7 @@ pub struct TemplateView<'a> {
     pub created: When,
     pub decision: Option<Decision<'a>>,
     pub recent_decisions: Vec<RecentLine<'a>>,
-    pub conditions_offered: &'a [String],
+    pub conditions_offered: Vec<&'a str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,7 +191,7 @@ impl<'a> TemplateView<'a> {
                     by: r.decision.deciders(),
                 })
                 .collect(),
-            conditions_offered: req.conditions_offered,
+            conditions_offered: req.conditions_offered.clone(),
         }
     }
 }

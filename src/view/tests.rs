@@ -43,6 +43,7 @@ fn step(config: &Config, esc: &Escalation, event: Event, at: Time) -> Escalation
 
 fn approve(who: &str, conditions: &[&str]) -> Event {
     Event::Vote(VoteInput {
+        constraints: Default::default(),
         reviewer: ReviewerId::from(who),
         choice: VoteChoice::Approve,
         comment: None,

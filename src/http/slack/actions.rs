@@ -187,7 +187,7 @@ async fn submit_conditions(
     aref: &ActionRef,
     state: &SlackViewState,
 ) -> Result<(), String> {
-    let input = modals::read_conditions(state, &esc.workflow.conditions);
+    let input = modals::read_conditions(state, &esc.workflow.labels());
     if input.conditions.is_empty() {
         return Err("Tick or type at least one condition, or use the plain Approve button.".into());
     }
@@ -212,6 +212,7 @@ async fn vote(
     conditions: Vec<String>,
 ) -> Result<(), String> {
     let event = Event::Vote(VoteInput {
+        constraints: Default::default(),
         reviewer: reviewer.clone(),
         choice,
         comment,

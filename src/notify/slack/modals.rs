@@ -41,7 +41,8 @@ pub fn deny(esc: &Escalation, r: &ActionRef) -> SlackView {
 
 pub fn conditions(esc: &Escalation, r: &ActionRef) -> SlackView {
     let mut blocks = about(esc, r.opening.stage);
-    let offered: Vec<&String> = esc.workflow.conditions.iter().take(MAX_OFFERED).collect();
+    let labels = esc.workflow.labels();
+    let offered: Vec<&str> = labels.into_iter().take(MAX_OFFERED).collect();
     for (g, group) in offered.chunks(kit::OPTIONS).enumerate() {
         let options = group
             .iter()
@@ -148,7 +149,7 @@ pub struct ConditionsInput {
 }
 
 /// Ticked conditions (mapped back to the workflow's full text by index), then typed ones.
-pub fn read_conditions(state: &SlackViewState, offered: &[String]) -> ConditionsInput {
+pub fn read_conditions(state: &SlackViewState, offered: &[&str]) -> ConditionsInput {
     let mut conditions: Vec<String> = Vec::new();
     // Slack sends the values as a map, so restore the workflow's order.
     let mut picked: Vec<usize> = state
@@ -161,8 +162,11 @@ pub fn read_conditions(state: &SlackViewState, offered: &[String]) -> Conditions
         .collect();
     picked.sort_unstable();
     for i in picked {
-        if let Some(c) = offered.get(i).filter(|c| !conditions.contains(c)) {
-            conditions.push(c.clone());
+        if let Some(c) = offered
+            .get(i)
+            .filter(|c| !conditions.iter().any(|k| k == *c))
+        {
+            conditions.push((*c).to_owned());
         }
     }
     if let Some(extra) = text_value(state, EXTRA, EXTRA) {
