@@ -5,6 +5,7 @@
 
 mod apply;
 mod intake;
+mod seal;
 mod signals;
 mod write;
 

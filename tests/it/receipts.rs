@@ -1,11 +1,18 @@
-//! Decision receipts end to end: the served JWK Set, the keys (configured, generated and kept,
-//! rotated), check-config on bad keys, and that no key reaches a log line.
+//! Decision receipts end to end, checked by an independent verifier (PyJWT running README.md's
+//! snippet): every outcome on every path is sealed, tampering, a wrong audience and expiry
+//! are refused, rotation keeps old receipts verifying; the served JWK Set, the keys
+//! (configured, generated and kept), check-config on bad keys, and no key in the log.
 
+use crate::support::callbacks::Receiver;
 use crate::support::process::{BIN, Server, write_config};
-use crate::support::{Options, TestApp, TestConfig};
+use crate::support::pyjwt::Executor;
+use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use countersign::signing::receipts::ReceiptKey;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// A fresh Ed25519 key in PKCS#8 PEM, and its `kid`.
 fn new_key() -> (String, String) {
@@ -180,4 +187,270 @@ async fn no_receipt_key_reaches_the_log() {
             assert!(!logged.contains(line), "a key line is in the log");
         }
     }
+}
+
+/// The escalation's stored receipt, from its status document.
+async fn receipt_of(app: &TestApp, id: &str) -> String {
+    let status = app.status(id).await;
+    status["decision"]["receipt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no receipt: {status}"))
+        .to_owned()
+}
+
+/// The executor of the test agent, trusting `app`.
+fn executor(app: &TestApp) -> Executor {
+    Executor {
+        jwks_url: app.url("/.well-known/jwks.json"),
+        agent_id: "test-agent".to_owned(),
+        issuer: app.base.clone(),
+    }
+}
+
+/// The JOSE header of a token, read without verifying anything.
+fn header(token: &str) -> Value {
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// The token with one claim changed and the signature kept.
+fn tampered(token: &str, claim: &str, value: Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap())
+        .expect("claims are JSON");
+    claims[claim] = value;
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{}.{body}.{}", parts[0], parts[2])
+}
+
+/// Creates an escalation for `intent` carrying `payload`; returns its id.
+async fn escalate(app: &TestApp, intent: &str, payload: &Value) -> String {
+    let doc = app
+        .escalate_with(
+            json!({"intent": intent, "summary": format!("Receipt {intent}"),
+                              "payload": payload, "resource": "k8s://prod/api"}),
+        )
+        .await;
+    doc["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn every_outcome_on_every_path_carries_a_receipt_pyjwt_verifies() {
+    let receiver = Receiver::start(AGENT_SECRET).await;
+    let app =
+        TestApp::spawn_with(TestConfig::default().agent(|a| a.callback_url(&receiver.url))).await;
+    let payload = json!({"service": "api", "version": "2.3.1"});
+    // The timeout path first, started an hour and a minute ago, so that every decision
+    // below falls a minute before the real now (PyJWT reads the real clock).
+    let started = chrono::Utc::now() - chrono::Duration::minutes(61);
+    app.clock.set(started);
+    let expired = escalate(&app, "test.timeout", &payload).await;
+    assert_eq!(app.advance(Duration::from_secs(3600)).await, 1);
+    let approved = escalate(&app, "test.single", &payload).await;
+    app.approve(&approved, "bob").await;
+    let denied = escalate(&app, "test.single", &payload).await;
+    let r = app
+        .vote(
+            &denied,
+            "bob",
+            json!({"decision": "deny", "comment": "Not now"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let cancelled = escalate(&app, "test.single", &payload).await;
+    assert_eq!(app.cancel(&cancelled, None).await.status(), 200);
+
+    let jwks = jwks(&app.base).await;
+    let kid = kids(&jwks)[0].clone();
+    let executor = executor(&app);
+    for (id, outcome) in [
+        (&expired, "expired"),
+        (&approved, "approved"),
+        (&denied, "denied"),
+        (&cancelled, "cancelled"),
+    ] {
+        let status = app.status(id).await;
+        let token = receipt_of(&app, id).await;
+        assert_eq!(
+            header(&token),
+            json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"})
+        );
+        let claims = executor.read(&token).await.claims();
+        assert_eq!(claims["sub"], *id);
+        assert_eq!(claims["aud"], "test-agent");
+        assert_eq!(claims["iss"], app.base);
+        assert_eq!(claims["outcome"], outcome);
+        assert_eq!(claims["intent"], status["intent"]);
+        assert_eq!(claims["resource"], "k8s://prod/api");
+        assert_eq!(claims["payload_sha256"], status["payload_sha256"]);
+        assert_eq!(claims["decided_at"], status["decision"]["decided_at"]);
+        assert!(
+            claims["jti"].as_str().unwrap().starts_with("rcpt_"),
+            "{claims}"
+        );
+        let iat = claims["iat"].as_i64().unwrap();
+        assert_eq!(claims["exp"].as_i64().unwrap(), iat + 3600, "{claims}");
+        assert_eq!(
+            claims["approvers"],
+            if outcome == "approved" {
+                json!(["bob"])
+            } else {
+                json!([])
+            }
+        );
+        // Only the approval lets the executor run, and only the approved payload.
+        let verdict = executor.check(&token, &payload).await;
+        if outcome == "approved" {
+            verdict.claims();
+            let other = json!({"service": "api", "version": "6.6.6"});
+            let refusal = executor.check(&token, &other).await.refusal();
+            assert!(refusal.contains("payload_sha256 mismatch"), "{refusal}");
+        } else {
+            assert!(verdict.refusal().contains(outcome));
+        }
+        // Every read hands out the stored token; the callback carries the same one.
+        assert_eq!(receipt_of(&app, id).await, token);
+        let callback = eventually(Duration::from_secs(10), || async {
+            receiver
+                .received()
+                .into_iter()
+                .find(|r| r.verified && r.body["data"]["id"] == *id)
+        })
+        .await;
+        assert_eq!(callback.body["data"]["decision"]["receipt"], token);
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_a_misaddressed_and_an_expired_receipt_are_refused() {
+    let app = TestApp::spawn().await;
+    let payload = json!({"amount": 100});
+    // Decided five hours ago: its `exp` passed four hours ago.
+    app.clock
+        .set(chrono::Utc::now() - chrono::Duration::hours(5));
+    let old = escalate(&app, "test.single", &payload).await;
+    app.approve(&old, "bob").await;
+    app.clock.set(chrono::Utc::now());
+    let fresh = escalate(&app, "test.single", &payload).await;
+    app.approve(&fresh, "bob").await;
+    let executor = executor(&app);
+    let token = receipt_of(&app, &fresh).await;
+    executor.read(&token).await.claims();
+
+    let forged = tampered(&token, "payload_sha256", json!("00".repeat(32)));
+    assert!(
+        executor
+            .read(&forged)
+            .await
+            .refusal()
+            .starts_with("InvalidSignatureError")
+    );
+    let forged = tampered(&token, "exp", json!(i64::MAX / 2));
+    assert!(
+        executor
+            .read(&forged)
+            .await
+            .refusal()
+            .starts_with("InvalidSignatureError")
+    );
+    let other_agent = Executor {
+        agent_id: "other-agent".to_owned(),
+        ..crate::receipts::executor(&app)
+    };
+    assert!(
+        other_agent
+            .read(&token)
+            .await
+            .refusal()
+            .starts_with("InvalidAudienceError")
+    );
+    let other_issuer = Executor {
+        issuer: "https://elsewhere.example.com".to_owned(),
+        ..crate::receipts::executor(&app)
+    };
+    assert!(
+        other_issuer
+            .read(&token)
+            .await
+            .refusal()
+            .starts_with("InvalidIssuerError")
+    );
+    let expired = receipt_of(&app, &old).await;
+    assert!(
+        executor
+            .read(&expired)
+            .await
+            .refusal()
+            .starts_with("ExpiredSignatureError")
+    );
+    // A receipt signed by another deployment's key: its kid is not in this JWK Set.
+    let stranger = TestApp::spawn().await;
+    let id = escalate(&stranger, "test.single", &payload).await;
+    stranger.approve(&id, "bob").await;
+    let foreign = receipt_of(&stranger, &id).await;
+    assert!(
+        executor
+            .read(&foreign)
+            .await
+            .refusal()
+            .starts_with("KeyError")
+    );
+}
+
+#[tokio::test]
+async fn after_a_rotation_old_receipts_still_verify_and_new_ones_carry_the_new_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_key, old_kid) = new_key();
+    let (new_key, new_kid) = new_key();
+    let options = |config: TestConfig| Options {
+        config,
+        database_dir: Some(dir.path().to_owned()),
+        ..Options::default()
+    };
+    let payload = json!({"n": 1});
+    let before = TestApp::spawn_with(options(
+        TestConfig::default().server(|s| s.receipt_key(&old_key)),
+    ))
+    .await;
+    let first = escalate(&before, "test.single", &payload).await;
+    before.approve(&first, "bob").await;
+    let old_receipt = receipt_of(&before, &first).await;
+    assert_eq!(header(&old_receipt)["kid"], old_kid);
+    // Each start binds a new port, and `public_url` (the `iss`) follows it.
+    let old_issuer = before.base.clone();
+    before.stop().await;
+
+    // Restart with the new key, the old one kept for verification.
+    let after = TestApp::spawn_with(options(
+        TestConfig::default().server(|s| s.receipt_key(&new_key).previous_receipt_keys([&old_key])),
+    ))
+    .await;
+    assert_eq!(kids(&jwks(&after.base).await), [new_kid.clone(), old_kid]);
+    // The stored receipt is handed out as it was signed, and still verifies.
+    assert_eq!(receipt_of(&after, &first).await, old_receipt);
+    let old_executor = |app: &TestApp| Executor {
+        issuer: old_issuer.clone(),
+        ..executor(app)
+    };
+    old_executor(&after).read(&old_receipt).await.claims();
+    let second = escalate(&after, "test.single", &payload).await;
+    after.approve(&second, "bob").await;
+    let new_receipt = receipt_of(&after, &second).await;
+    assert_eq!(header(&new_receipt)["kid"], new_kid);
+    executor(&after).read(&new_receipt).await.claims();
+    let new_issuer = after.base.clone();
+    after.stop().await;
+
+    // Once the old key leaves the set, its receipts no longer verify.
+    let retired = TestApp::spawn_with(options(
+        TestConfig::default().server(|s| s.receipt_key(&new_key)),
+    ))
+    .await;
+    let refusal = old_executor(&retired).read(&old_receipt).await.refusal();
+    assert!(refusal.starts_with("KeyError"), "{refusal}");
+    let new_executor = Executor {
+        issuer: new_issuer,
+        ..executor(&retired)
+    };
+    new_executor.read(&new_receipt).await.claims();
 }
