@@ -7,11 +7,16 @@ use crate::support::callbacks::Receiver;
 use crate::support::process::{BIN, Server, write_config};
 use crate::support::pyjwt::Executor;
 use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use countersign::signing::receipts::ReceiptKey;
 use serde_json::{Value, json};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A fresh Ed25519 key in PKCS#8 PEM, and its `kid`.
@@ -453,4 +458,220 @@ async fn after_a_rotation_old_receipts_still_verify_and_new_ones_carry_the_new_k
         ..executor(&retired)
     };
     new_executor.read(&new_receipt).await.claims();
+}
+
+/// `countersign receipt verify ARGS…`: exit code, stdout, stderr. Asynchronous: with
+/// `--jwks URL` the process asks a server on this test's runtime.
+async fn verify(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .args(["receipt", "verify"])
+        .args(args)
+        .output()
+        .await
+        .expect("run countersign");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn receipt_verify_exits_zero_only_when_signature_exp_and_payload_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestConfig::default();
+    // The server and the CLI share one config file and database (its key is generated).
+    let (config_path, db) = write_config(dir.path(), &config);
+    let app = TestApp::spawn_with(Options {
+        config,
+        database_dir: Some(dir.path().to_owned()),
+        ..Options::default()
+    })
+    .await;
+    let payload = json!({"service": "api", "replicas": 3, "note": "é"});
+    let id = escalate(&app, "test.single", &payload).await;
+    app.approve(&id, "bob").await;
+    let token = receipt_of(&app, &id).await;
+    app.clock
+        .set(chrono::Utc::now() - chrono::Duration::hours(5));
+    let stale = escalate(&app, "test.single", &payload).await;
+    app.approve(&stale, "bob").await;
+    let expired = receipt_of(&app, &stale).await;
+
+    let file = |name: &str, value: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.display().to_string()
+    };
+    // The same JSON written otherwise (key order, spacing): RFC 8785 hashes it the same.
+    let same = dir.path().join("same.json");
+    std::fs::write(
+        &same,
+        "{ \"note\": \"é\", \"replicas\": 3.0, \"service\": \"api\" }\n",
+    )
+    .unwrap();
+    let same = same.display().to_string();
+    let other = file(
+        "other.json",
+        &json!({"service": "api", "replicas": 30, "note": "é"}),
+    );
+    let jwks_url = app.url("/.well-known/jwks.json");
+    let jwks_file = file("jwks.json", &jwks(&app.base).await);
+    let database = format!("sqlite://{}", db.display());
+
+    for keys in [
+        vec!["--jwks", jwks_url.as_str()],
+        vec!["--jwks", jwks_file.as_str()],
+        vec!["--config", config_path.as_str()],
+        vec!["--database", database.as_str()],
+    ] {
+        let mut args = vec![token.as_str(), "--payload", same.as_str()];
+        args.extend(&keys);
+        let (code, stdout, stderr) = verify(&args).await;
+        assert_eq!(code, Some(0), "{keys:?}: {stderr}");
+        let claims: Value = serde_json::from_str(&stdout).expect("the claims, as JSON");
+        assert_eq!(claims["sub"], id.as_str());
+        assert_eq!(claims["outcome"], "approved");
+    }
+
+    let url = jwks_url.as_str();
+    refused(
+        &[&token, "--payload", &other, "--jwks", url],
+        "payload_sha256 mismatch",
+    )
+    .await;
+    refused(&[&expired, "--jwks", url], "expired").await;
+    let forged = tampered(&token, "outcome", json!("approved "));
+    refused(&[&forged, "--jwks", url], "signature").await;
+    let (_, stranger) = {
+        let (pem, _) = new_key();
+        let keys = countersign::signing::receipts::ReceiptKeys::new(
+            ReceiptKey::from_pem(&pem).unwrap(),
+            [],
+        );
+        (pem, serde_json::to_value(keys.jwks()).unwrap())
+    };
+    let stranger = file("stranger.json", &stranger);
+    refused(&[&token, "--jwks", &stranger], "unknown kid").await;
+    for garbage in [
+        "garbage",
+        "a.b.c",
+        "..",
+        "eyJhbGciOiJFZERTQSJ9.e30",
+        &token[..40],
+    ] {
+        refused(&[garbage, "--jwks", url], "malformed token").await;
+    }
+}
+
+/// `receipt verify ARGS` exits 1 with one line on stderr that contains `why`, and prints no claims.
+async fn refused(args: &[&str], why: &str) {
+    let (code, stdout, stderr) = verify(args).await;
+    assert_eq!(code, Some(1), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(why),
+        "{args:?}: expected `{why}` in {stderr}"
+    );
+}
+
+/// A callback receiver that records every request and, while `hang` is set, never answers.
+#[derive(Clone, Default)]
+struct Recorder {
+    hang: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    /// `(webhook-id, body)` of every request, answered or not.
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Recorder {
+    async fn start(self) -> String {
+        async fn hook(State(r): State<Recorder>, headers: HeaderMap, body: Bytes) -> StatusCode {
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            r.seen.lock().unwrap().push((id, body));
+            if r.hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            r.answered.fetch_add(1, Ordering::SeqCst);
+            StatusCode::NO_CONTENT
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(hook))
+            .with_state(self);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+}
+
+#[tokio::test]
+async fn kill_9_between_decision_and_callback_still_delivers_one_callback_with_the_same_receipt() {
+    let recorder = Recorder::default();
+    recorder.hang.store(true, Ordering::SeqCst);
+    let url = recorder.clone().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(
+        dir.path(),
+        &TestConfig::default().agent(|a| a.callback_url(&url)),
+    );
+    let server = Server::start(&config).await;
+    let client = crate::support::client();
+    let id = server
+        .escalate_id(
+            &client,
+            json!({"intent": "test.single", "summary": "Sealed, then killed"}),
+        )
+        .await;
+    let r = client
+        .post(format!("{}/v1/escalations/{id}/votes", server.base))
+        .bearer_auth("bob-key")
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let decided: Value = r.json().await.unwrap();
+    let receipt = decided["decision"]["receipt"]
+        .as_str()
+        .expect("receipt")
+        .to_owned();
+    // The callback is in flight when the process dies.
+    eventually(Duration::from_secs(10), || async {
+        (!recorder.seen.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    server.signal("KILL");
+    server.wait();
+
+    recorder.hang.store(false, Ordering::SeqCst);
+    let server = Server::start(&config).await;
+    eventually(Duration::from_secs(10), || async {
+        (recorder.answered.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    let status: Value = client
+        .get(format!("{}/v1/escalations/{id}", server.base))
+        .bearer_auth(crate::support::AGENT_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["decision"]["receipt"], receipt.as_str());
+    // Every attempt, before and after the kill, is the one event with the one receipt.
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 2, "{seen:?}");
+    for (webhook_id, body) in &seen {
+        assert_eq!(webhook_id, &seen[0].0);
+        assert_eq!(body["data"]["decision"]["receipt"], receipt.as_str());
+    }
+    assert_eq!(recorder.answered.load(Ordering::SeqCst), 1);
 }
