@@ -6,7 +6,7 @@ use countersign::config::Config;
 use countersign::signing::receipts::{self, Verifier};
 use countersign::store::Store;
 use serde_json::Value;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -48,7 +48,12 @@ pub async fn run(token: &str, payload: Option<&Path>, keys: Keys) -> anyhow::Res
     });
     match checked {
         Ok(claims) => {
-            println!("{}", serde_json::to_string_pretty(&claims)?);
+            // A closed pipe (`| head`) is the reader's choice, not a failure to panic on.
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&claims)?
+            );
             eprintln!(
                 "receipt valid: signature, exp{}",
                 if payload.is_some() {
