@@ -168,7 +168,11 @@ async fn submit(
 }
 
 /// Loads an escalation owned by this agent; another agent's is indistinguishable from none.
-async fn owned(state: &AppState, agent: &AgentConfig, id: &str) -> Result<Escalation, AppError> {
+pub(super) async fn owned(
+    state: &AppState,
+    agent: &AgentConfig,
+    id: &str,
+) -> Result<Escalation, AppError> {
     let id = EscalationId::parse(id).ok_or_else(AppError::not_found)?;
     match state.service.get(&id).await? {
         Some(esc) if esc.agent_id == agent.id => Ok(esc),

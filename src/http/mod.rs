@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod error;
+pub mod execution;
 pub mod extract;
 pub mod jwks;
 pub mod limits;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let rate_limits = Arc::new(limits::RateLimits::new(&state.service.config));
     Router::new()
         .merge(agents::router())
+        .merge(execution::router())
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())

@@ -75,9 +75,38 @@ impl Service {
             metrics::counter!("countersign_decisions_total", "outcome" => esc.status.as_str())
                 .increment(1);
         }
+        if step
+            .effects
+            .contains(&crate::domain::Effect::ExecutionRecorded)
+        {
+            count_execution(esc);
+        }
         self.signals.wake_timers();
         if !step.effects.is_empty() {
             self.signals.wake_outbox();
         }
+    }
+}
+
+/// `countersign_executions_total{result}`: once per label a recorded execution has, so a
+/// report that both mismatches and violates counts as `mismatched` and as `violated`.
+fn count_execution(esc: &Escalation) {
+    let Some(done) = &esc.execution else {
+        return;
+    };
+    let mut results = Vec::new();
+    if done.status == crate::domain::ExecutionStatus::Unreported {
+        results.push("unreported");
+    } else if !done.is_problem() {
+        results.push("matched");
+    }
+    if done.matches == Some(false) {
+        results.push("mismatched");
+    }
+    if !done.violations.is_empty() {
+        results.push("violated");
+    }
+    for result in results {
+        metrics::counter!("countersign_executions_total", "result" => result).increment(1);
     }
 }

@@ -3,11 +3,13 @@
 //! Display names, outcome words, stage progress, who approved and who decided are worked
 //! out here once. Pure: no I/O and no clock; callers load the recent decisions.
 
+pub mod execution;
 mod names;
 pub mod render;
 pub mod template;
 mod words;
 
+pub use execution::{AfterApproval, ExecutionView, Tone};
 pub use names::{Person, agent_name, decider, person, requester};
 pub use template::{TemplateView, When};
 pub use words::{clock_time, headline, outcome_word, plural, relative, risk_level};
@@ -39,6 +41,8 @@ pub struct EscalationView<'a> {
     /// Every stage of the workflow, in order.
     pub stages: Vec<StageView<'a>>,
     pub decision: Option<DecisionView<'a>>,
+    /// Once approved: the receipt, the execution window and what was executed.
+    pub after: Option<AfterApproval<'a>>,
     /// At most [`RECENT_DECISIONS`], newest first.
     pub recent: Vec<RecentDecision<'a>>,
 }
@@ -160,6 +164,7 @@ impl<'a> EscalationView<'a> {
                 .map(|i| stage(input, i))
                 .collect(),
             decision: esc.decision.as_ref().map(|d| decision(input, d)),
+            after: execution::after_approval(esc),
             recent: input
                 .recent
                 .iter()

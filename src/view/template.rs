@@ -38,6 +38,8 @@ pub struct TemplateView<'a> {
     pub deadline: When,
     pub created: When,
     pub decision: Option<Decision<'a>>,
+    /// Once approved: receipt id, execution window, what was executed.
+    pub after: Option<super::AfterApproval<'a>>,
     pub recent_decisions: Vec<RecentLine<'a>>,
     pub conditions_offered: Vec<&'a str>,
 }
@@ -181,6 +183,7 @@ impl<'a> TemplateView<'a> {
             deadline: When::new(esc.expires_at, now),
             created: When::new(esc.created_at, now),
             decision: view.decision.as_ref().map(decision),
+            after: view.after.clone(),
             recent_decisions: view
                 .recent
                 .iter()

@@ -13,6 +13,7 @@ mod delivery;
 mod display;
 mod email;
 mod engine_rules;
+mod execution;
 mod limits;
 mod openapi;
 mod query_plans;

@@ -22,6 +22,7 @@ macro_rules! templates {
 const TEMPLATES: Sources = templates![
     "pages/layout.html",
     "pages/context.html",
+    "pages/after.html",
     "pages/confirm.html",
     "pages/result.html",
     "pages/error.html",

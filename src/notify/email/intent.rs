@@ -26,6 +26,9 @@ pub enum Intent {
     },
     /// Tell `reviewer`, who was asked, how the escalation ended.
     Outcome { reviewer: ReviewerId },
+    /// Tell `reviewer`, who was asked, what was executed after the approval (or that
+    /// nothing was reported in time).
+    Execution { reviewer: ReviewerId },
 }
 
 impl Intent {
@@ -47,7 +50,9 @@ impl Intent {
 
     pub fn reviewer(&self) -> &ReviewerId {
         match self {
-            Self::Request { reviewer, .. } | Self::Outcome { reviewer } => reviewer,
+            Self::Request { reviewer, .. }
+            | Self::Outcome { reviewer }
+            | Self::Execution { reviewer } => reviewer,
         }
     }
 
@@ -55,6 +60,7 @@ impl Intent {
         match self {
             Self::Request { .. } => "email.request",
             Self::Outcome { .. } => "email.outcome",
+            Self::Execution { .. } => "email.execution",
         }
     }
 }

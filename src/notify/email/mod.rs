@@ -134,6 +134,7 @@ impl EmailChannel {
                 self.request_parts(esc, reviewer, &invite, now).await?
             }
             Intent::Outcome { .. } => self.outcome_parts(esc, reviewer, now)?,
+            Intent::Execution { .. } => self.execution_parts(esc, reviewer, now)?,
         };
         let render = |ext: &str| {
             render::render(&format!("email/{template}.{ext}"), &context)
@@ -187,6 +188,28 @@ impl EmailChannel {
         }
         let context = self.outcome_context(esc, reviewer, now);
         Ok((message::outcome_subject(&esc.request), "outcome", context))
+    }
+
+    fn execution_parts(
+        &self,
+        esc: &Escalation,
+        reviewer: &ReviewerProfile,
+        now: Time,
+    ) -> Result<Parts, NotSent> {
+        if esc.execution.is_none() {
+            return Err(NotSent::Never("not sent: no execution recorded".into()));
+        }
+        let view = self.view(esc, &[]);
+        let view = TemplateView::new(&view, esc.current_stage, now);
+        let headline = view.after.as_ref().and_then(|a| a.execution.as_ref());
+        let context = json!({
+            "preheader": headline.map_or("", |e| e.headline.as_str()),
+            // The mail's own heading says the headline; the shared block need not repeat it.
+            "execution_mail": true,
+            "esc": view,
+            "reviewer": {"name": reviewer.name, "email": reviewer.email},
+        });
+        Ok((message::outcome_subject(&esc.request), "execution", context))
     }
 
     fn request_context(
@@ -323,6 +346,14 @@ impl Channel for EmailChannel {
                         intent::asked(esc, ctx.dir)
                             .into_iter()
                             .map(|reviewer| self.item(esc, Intent::Outcome { reviewer })),
+                    );
+                }
+                // The same people, in the same thread, hear what was then executed.
+                Effect::ExecutionRecorded if self.send_outcome => {
+                    items.extend(
+                        intent::asked(esc, ctx.dir)
+                            .into_iter()
+                            .map(|reviewer| self.item(esc, Intent::Execution { reviewer })),
                     );
                 }
                 _ => {}

@@ -19,6 +19,10 @@ const TEMPLATES: Sources = templates![
     "email/request.txt",
     "email/outcome.html",
     "email/outcome.txt",
+    "email/after.html",
+    "email/after.txt",
+    "email/execution.html",
+    "email/execution.txt",
 ];
 
 static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| templates::environment(TEMPLATES));

@@ -159,6 +159,12 @@ fn decided(m: &Msg<'_>, s: &Scope, decision: &DecisionView<'_>) -> Vec<SlackBloc
         kit::fields(&facts(m, s.opening.stage)),
         kit::section(&outcome(decision)),
     ];
+    blocks.extend(
+        m.view
+            .after
+            .as_ref()
+            .map(|a| kit::section(&super::after::section(a))),
+    );
     if let Some(note) = s
         .viewer
         .as_ref()

@@ -7,6 +7,7 @@
 //! never shows a state older than the one it was delivered in. All items of an
 //! escalation share one ordering key, so an update never overtakes its post.
 
+mod after;
 pub mod api;
 pub mod blocks;
 mod deliver;

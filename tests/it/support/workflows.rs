@@ -14,8 +14,9 @@ pub struct Workflow {
     timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout_action: Option<String>,
+    /// Labels (strings) and typed conditions (objects).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    conditions: Vec<String>,
+    conditions: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     separation_of_duties: Option<Separation>,
     stages: Vec<Stage>,
@@ -79,7 +80,17 @@ impl Workflow {
     }
 
     pub fn conditions(mut self, conditions: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        self.conditions = strings(conditions);
+        self.conditions = strings(conditions).into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Appends a typed number condition checked against the payload:
+    /// `{id, label, input: number, check: {pointer, op}}`.
+    pub fn number_condition(mut self, id: &str, label: &str, pointer: &str, op: &str) -> Self {
+        self.conditions.push(serde_json::json!({
+            "id": id, "label": label, "input": "number",
+            "check": {"pointer": pointer, "op": op},
+        }));
         self
     }
 
