@@ -3,6 +3,7 @@
 //! `load_file` / `load_str` / `load_embedded` return a validated [`Config`] whose
 //! workflows are already resolved into the domain's [`WorkflowSpec`](crate::domain::WorkflowSpec)s.
 
+mod conditions;
 mod demo;
 mod duration;
 mod env;
@@ -19,6 +20,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use conditions::ConditionConfig;
 pub use demo::{DEMO_YAML, EMBEDDED_ORIGIN, load_embedded, load_embedded_with};
 pub use env::ENV_PREFIX;
 pub use issue::{ConfigError, ConfigIssue, Severity};

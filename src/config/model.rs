@@ -1,6 +1,7 @@
 //! The typed shape of the YAML file (README.md "Configuration reference"). Unknown keys are
 //! errors so typos surface.
 
+use super::conditions::ConditionConfig;
 use super::duration;
 use super::secret::Secret;
 use crate::domain::{AgentId, OnDeny, ReviewerId, SeparationOfDuties, TimeoutAction, WorkflowSpec};
@@ -358,9 +359,10 @@ pub struct WorkflowConfig {
     pub timeout_action: TimeoutAction,
     #[serde(default = "all_channels")]
     pub channels: Vec<String>,
-    /// Labels, or typed conditions with an input and an optional check (design.md §6).
+    /// Labels, or typed conditions with an input and an optional check (design.md §6);
+    /// read by hand so validation names each bad field.
     #[serde(default)]
-    pub conditions: Vec<crate::domain::ConditionSpec>,
+    pub conditions: Vec<ConditionConfig>,
     /// How long after an approval the action may start: the receipt's `exp`.
     #[serde(default = "one_hour", with = "duration")]
     pub execute_within: Duration,

@@ -53,7 +53,8 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
             .filter_map(|c| ChannelKind::parse(c))
             .filter(|k| *k != ChannelKind::Callback)
             .collect(),
-        conditions: w.conditions.clone(),
+        // Validation refused any entry with a problem, so every one has its spec.
+        conditions: w.conditions.iter().filter_map(|c| c.spec.clone()).collect(),
         execute_within: w.execute_within,
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),

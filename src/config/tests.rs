@@ -688,3 +688,6 @@ fn callback_hosts_and_rate_limits_are_checked_with_paths() {
     );
     assert!(load(&typo).is_err());
 }
+
+/// Typed conditions: each rule of `workflows[].conditions[]` with its YAML path.
+mod conditions;

@@ -9,10 +9,13 @@ use super::AppState;
 use super::error::AppError;
 use super::openapi::LinkForm;
 use super::pages::{self, Page};
+use crate::domain::Constraints;
+use crate::domain::conditions::{InputKind, MAX_TEXT_CONSTRAINT_LEN};
 use crate::domain::engine::{self, Event, VoteInput};
 use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
 use crate::service::ApplyError;
 use crate::signing::links::{LinkAction, LinkClaims, LinkError};
+use crate::view::constraints;
 use crate::view::{self, EscalationView, TemplateView, ViewInput};
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Form, Path, State};
@@ -20,6 +23,10 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Form field prefix of a typed condition's value; the condition id follows.
+const CONSTRAINT: &str = "constraint_";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -184,12 +191,20 @@ async fn submit(
     };
     let submitted = Submitted::parse(&pairs);
     let conditions = submitted.conditions(&link);
-    if link.claims.action == LinkAction::Conditions && conditions.is_empty() {
-        let error = "Choose or write at least one condition, or use the plain Approve link.";
+    let constraints = match submitted.constraints(&link) {
+        Ok(c) => c,
+        Err(error) => return confirm_page(&state, &link, &submitted, Some(&error), now).await,
+    };
+    if link.claims.action == LinkAction::Conditions
+        && conditions.is_empty()
+        && constraints.is_empty()
+    {
+        let error =
+            "Choose, write or fill in at least one condition, or use the plain Approve link.";
         return confirm_page(&state, &link, &submitted, Some(error), now).await;
     }
     let vote = VoteInput {
-        constraints: Default::default(),
+        constraints,
         reviewer: link.claims.reviewer.clone(),
         choice: link.claims.action.choice(),
         comment: submitted.comment.clone(),
@@ -296,6 +311,8 @@ struct Submitted {
     comment: Option<String>,
     checked: Vec<usize>,
     other_conditions: String,
+    /// `constraint_<id>` fields as typed, by condition id.
+    values: HashMap<String, String>,
 }
 
 impl Submitted {
@@ -306,7 +323,11 @@ impl Submitted {
                 "comment" => out.comment = Some(value.clone()),
                 "condition" => out.checked.extend(value.trim().parse::<usize>().ok()),
                 "other_conditions" => out.other_conditions = value.clone(),
-                _ => {}
+                key => {
+                    if let Some(id) = key.strip_prefix(CONSTRAINT) {
+                        out.values.insert(id.to_owned(), value.clone());
+                    }
+                }
             }
         }
         out
@@ -332,6 +353,35 @@ impl Submitted {
                 .map(str::to_owned),
         );
         out
+    }
+}
+
+impl Submitted {
+    /// The typed conditions' values (conditions link only): text as written, numbers
+    /// parsed; one that does not parse is the form's error, naming the field. Ids and
+    /// types are then the engine's to judge.
+    fn constraints(&self, link: &Link) -> Result<Constraints, String> {
+        let mut out = Constraints::new();
+        if link.claims.action != LinkAction::Conditions {
+            return Ok(out);
+        }
+        for t in link.esc.workflow.typed_conditions() {
+            let Some(text) = self.value(&t.id) else {
+                continue;
+            };
+            let value = match t.input {
+                InputKind::Text => Value::String(text.to_owned()),
+                InputKind::Number => constraints::parse_number(text)
+                    .ok_or_else(|| format!("{}: “{text}” is not a number.", t.label))?,
+            };
+            out.insert(t.id.clone(), value);
+        }
+        Ok(out)
+    }
+
+    fn value(&self, id: &str) -> Option<&str> {
+        let v = self.values.get(id)?.trim();
+        (!v.is_empty()).then_some(v)
     }
 }
 
@@ -384,13 +434,26 @@ async fn confirm_page(
             Vec::new()
         });
     let action = link.claims.action;
-    let offered: Vec<Value> = link
-        .esc
-        .workflow
-        .conditions
+    let workflow = &link.esc.workflow;
+    // Indexes into the labels, as `Submitted::conditions` reads them back.
+    let offered: Vec<Value> = workflow
+        .labels()
         .iter()
         .enumerate()
         .map(|(i, c)| json!({"index": i, "text": c, "checked": form.checked.contains(&i)}))
+        .collect();
+    let typed: Vec<Value> = workflow
+        .typed_conditions()
+        .map(|t| {
+            json!({
+                "field": format!("{CONSTRAINT}{}", t.id),
+                "label": t.label,
+                "number": t.input == InputKind::Number,
+                "hint": constraints::hint(t),
+                "value": form.values.get(&t.id).cloned().unwrap_or_default(),
+                "max": MAX_TEXT_CONSTRAINT_LEN,
+            })
+        })
         .collect();
     let alternatives: Vec<Value> = link
         .siblings
@@ -403,6 +466,7 @@ async fn confirm_page(
         "action": action.as_str(),
         "verb": verb(action),
         "offered": offered,
+        "typed": typed,
         "form": {"comment": form.comment, "other_conditions": form.other_conditions},
         "error": error,
         "alternatives": alternatives,
@@ -421,10 +485,11 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
         .stages
         .get(claims.stage)
         .and_then(|s| s.votes.iter().rev().find(|v| v.reviewer == claims.reviewer));
-    let headline = match (
-        claims.action.choice(),
-        vote.is_some_and(|v| !v.conditions.is_empty()),
-    ) {
+    let terms: Vec<String> = vote.map_or_else(Vec::new, |v| {
+        let lines = constraints::constraint_lines(&esc.workflow, &v.constraints);
+        v.conditions.iter().cloned().chain(lines).collect()
+    });
+    let headline = match (claims.action.choice(), !terms.is_empty()) {
         (VoteChoice::Deny, _) => "You denied",
         (VoteChoice::Approve, true) => "You approved with conditions",
         (VoteChoice::Approve, false) => "You approved",
@@ -440,7 +505,7 @@ fn result_page(state: &AppState, link: &Link, esc: &Escalation, now: Time) -> Pa
         "headline": headline,
         "vote": vote.map(|v| json!({
             "decision": v.choice.as_str(),
-            "conditions": v.conditions,
+            "conditions": terms,
             "comment": v.comment,
             "at": view::clock_time(v.at),
         })),

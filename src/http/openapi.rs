@@ -133,7 +133,8 @@ impl Modify for ClosedIntake {
 
 /// The confirmation page's form (`application/x-www-form-urlencoded`), as
 /// `Submitted::parse` in src/http/links.rs reads it; the token in the path says who votes
-/// how, so the form carries only the details.
+/// how, so the form carries only the details. Each typed condition adds a field
+/// `constraint_<id>` (a number or a text, as the condition declares; empty: not given).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct LinkForm {

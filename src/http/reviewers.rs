@@ -60,6 +60,47 @@ pub struct ReviewDocument {
     pub request: ReviewRequest,
     /// The workflow's conditions a reviewer may attach to an approval.
     pub conditions_offered: Vec<String>,
+    /// The workflow's typed conditions: an approval may give a value for each, by id,
+    /// under `constraints`.
+    pub constraints_offered: Vec<ConstraintOffered>,
+}
+
+/// A typed condition as a reviewer fills it in (design.md §6).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConstraintOffered {
+    /// The key of its value under the vote's `constraints`.
+    pub id: String,
+    pub label: String,
+    /// The JSON type of the value: `number` or `text` (a string).
+    #[schema(pattern = "^(number|text)$")]
+    pub input: &'static str,
+    /// How an execution report is held to the value: the payload's value at `pointer`
+    /// must be `lte`, `gte` or `eq` to it; absent when it is not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckOffered>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckOffered {
+    /// An RFC 6901 JSON pointer into the payload.
+    pub pointer: String,
+    #[schema(pattern = "^(lte|gte|eq)$")]
+    pub op: &'static str,
+}
+
+fn constraints_offered(esc: &Escalation) -> Vec<ConstraintOffered> {
+    esc.workflow
+        .typed_conditions()
+        .map(|t| ConstraintOffered {
+            id: t.id.clone(),
+            label: t.label.clone(),
+            input: t.input.as_str(),
+            check: t.check.as_ref().map(|c| CheckOffered {
+                pointer: c.pointer.clone(),
+                op: c.op.as_str(),
+            }),
+        })
+        .collect()
 }
 
 /// The request as the agent sent it, with the agent's configured name.
@@ -110,6 +151,7 @@ fn review_document(state: &AppState, esc: &Escalation) -> ReviewDocument {
             .iter()
             .map(|c| (*c).to_owned())
             .collect(),
+        constraints_offered: constraints_offered(esc),
     }
 }
 
@@ -124,10 +166,16 @@ struct VoteBody {
     /// Conditions the approval carries; the decision carries the union of all approvers'.
     #[serde(default)]
     conditions: Vec<String>,
-    /// Values for the workflow's typed conditions, by id: a number or a text as the
-    /// condition declares; any other id or type is a 422.
+    /// Values for the workflow's typed conditions (`constraints_offered` of the pending
+    /// list), by id: a JSON number for an `input: number` condition, a string for
+    /// `input: text`. An undeclared id or another type is a 422 `validation` and nothing
+    /// is recorded. The decision keeps the strictest value for `lte` (smallest) and
+    /// `gte` (largest) checks, else the first approver's.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(
+        value_type = HashMap<String, Object>,
+        example = json!({"max_amount": 18000, "region": "eu-west-1"})
+    )]
     constraints: crate::domain::Constraints,
 }
 
@@ -151,7 +199,7 @@ struct VoteBody {
         (status = 409, description = "`already_decided`, or `stale_stage`.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
-        (status = 422, description = "`validation`: an unknown decision or field, or a deny without a comment.", body = ErrorBody),
+        (status = 422, description = "`validation`: an unknown decision or field, a deny without a comment, or a constraint the workflow does not declare or of another type.", body = ErrorBody),
         (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
 )]

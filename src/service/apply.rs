@@ -224,7 +224,11 @@ impl Service {
                 }
             }
             Err(refusal) => {
-                let audit = actor.map(|(actor, channel)| {
+                // Malformed input (a constraint of the wrong type, a text too long) is not
+                // an attempt to decide: like a bad body it changes nothing, audit included,
+                // so junk cannot grow the chain. Refusals of who may vote are audited.
+                let malformed = matches!(refusal, Refusal::Invalid(_));
+                let audit = actor.filter(|_| !malformed).map(|(actor, channel)| {
                     AuditRecord::new(
                         AuditKind::VoteRefused,
                         Some(actor),

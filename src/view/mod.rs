@@ -3,6 +3,7 @@
 //! Display names, outcome words, stage progress, who approved and who decided are worked
 //! out here once. Pure: no I/O and no clock; callers load the recent decisions.
 
+pub mod constraints;
 pub mod execution;
 mod names;
 pub mod render;
@@ -19,7 +20,9 @@ use crate::domain::request::{Activity, Evidence, Policy};
 use crate::domain::status::awaiting;
 use crate::domain::{
     Decision, Directory, Escalation, EscalationId, Outcome, StageStatus, Time, VoteChannel,
+    WorkflowSpec,
 };
+use constraints::constraint_lines;
 use serde_json::Value;
 
 /// Recent decisions for the same intent shown beside a request.
@@ -59,7 +62,6 @@ pub struct RequestView<'a> {
     pub payload: &'a Value,
     pub recent_activity: &'a [Activity],
     pub evidence: &'a [Evidence],
-    /// The workflow's conditions a reviewer may attach to an approval.
     /// The workflow's condition labels, offered as tick boxes.
     pub conditions_offered: Vec<&'a str>,
 }
@@ -127,6 +129,8 @@ pub struct Approval<'a> {
     pub channel: VoteChannel,
     pub comment: Option<&'a str>,
     pub conditions: &'a [String],
+    /// `Cap the amount: 18000`, one per value given for a typed condition.
+    pub constraints: Vec<String>,
 }
 
 /// How an escalation ended, in words and names.
@@ -136,12 +140,26 @@ pub struct DecisionView<'a> {
     pub headline: &'static str,
     pub reason: Option<&'a str>,
     pub conditions: &'a [String],
+    /// The merged constraints, `Cap the amount: 18000`.
+    pub constraints: Vec<String>,
     /// Display names of who decided; empty for a timeout.
     pub by: Vec<String>,
     pub at: Time,
 }
 
+impl Approval<'_> {
+    /// The conditions, then the constraints: everything the approval binds the executor to.
+    pub fn terms(&self) -> Vec<String> {
+        terms(self.conditions, &self.constraints)
+    }
+}
+
 impl DecisionView<'_> {
+    /// The conditions, then the constraints: everything the decision binds the executor to.
+    pub fn terms(&self) -> Vec<String> {
+        terms(self.conditions, &self.constraints)
+    }
+
     /// `Alice Example, Demo Agent`: who decided, or `None` when nobody did (a timeout).
     pub fn deciders(&self) -> Option<String> {
         (!self.by.is_empty()).then(|| self.by.join(", "))
@@ -163,7 +181,10 @@ impl<'a> EscalationView<'a> {
             stages: (0..esc.stages.len().min(esc.workflow.stages.len()))
                 .map(|i| stage(input, i))
                 .collect(),
-            decision: esc.decision.as_ref().map(|d| decision(input, d)),
+            decision: esc
+                .decision
+                .as_ref()
+                .map(|d| decision(input, d, &esc.workflow)),
             after: execution::after_approval(esc),
             recent: input
                 .recent
@@ -174,7 +195,7 @@ impl<'a> EscalationView<'a> {
                     Some(RecentDecision {
                         id: &e.id,
                         summary: &e.request.summary,
-                        decision: decision(input, d),
+                        decision: decision(input, d, &e.workflow),
                     })
                 })
                 .take(RECENT_DECISIONS)
@@ -195,6 +216,10 @@ impl<'a> EscalationView<'a> {
     pub fn approvals(&self) -> impl Iterator<Item = &Approval<'a>> {
         self.stages.iter().flat_map(|s| s.approvals.iter())
     }
+}
+
+fn terms(conditions: &[String], constraints: &[String]) -> Vec<String> {
+    conditions.iter().chain(constraints).cloned().collect()
 }
 
 fn request<'a>(input: &ViewInput<'a>) -> RequestView<'a> {
@@ -242,6 +267,7 @@ fn stage<'a>(input: &ViewInput<'a>, i: usize) -> StageView<'a> {
                 channel: v.channel,
                 comment: v.comment.as_deref(),
                 conditions: &v.conditions,
+                constraints: constraint_lines(&esc.workflow, &v.constraints),
             })
             .collect(),
         sla_deadline: state.sla_deadline,
@@ -250,13 +276,19 @@ fn stage<'a>(input: &ViewInput<'a>, i: usize) -> StageView<'a> {
     }
 }
 
-fn decision<'a>(input: &ViewInput<'a>, d: &'a Decision) -> DecisionView<'a> {
+/// `workflow` is the decided escalation's own (its constraints name its conditions).
+fn decision<'a>(
+    input: &ViewInput<'a>,
+    d: &'a Decision,
+    workflow: &WorkflowSpec,
+) -> DecisionView<'a> {
     DecisionView {
         outcome: d.outcome,
         word: outcome_word(d.outcome),
         headline: headline(d.outcome),
         reason: d.reason.as_deref(),
         conditions: &d.conditions,
+        constraints: constraint_lines(workflow, &d.constraints),
         by: d
             .decided_by
             .iter()

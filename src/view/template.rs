@@ -109,7 +109,8 @@ pub struct ApprovalLine<'a> {
     pub at: String,
     pub channel: &'static str,
     pub comment: Option<&'a str>,
-    pub conditions: &'a [String],
+    /// Conditions, then constraints (`Cap the amount: 18000`).
+    pub conditions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,7 +118,8 @@ pub struct Decision<'a> {
     pub outcome: &'static str,
     pub headline: &'static str,
     pub reason: Option<&'a str>,
-    pub conditions: &'a [String],
+    /// Conditions, then the merged constraints (`Cap the amount: 18000`).
+    pub conditions: Vec<String>,
     /// Who decided, joined; `None` for a timeout.
     pub by: Option<String>,
     pub at: String,
@@ -227,7 +229,7 @@ fn approval<'a>(a: &'a Approval<'a>) -> ApprovalLine<'a> {
         at: clock_time(a.at),
         channel: a.channel.as_str(),
         comment: a.comment,
-        conditions: a.conditions,
+        conditions: a.terms(),
     }
 }
 
@@ -236,7 +238,7 @@ fn decision<'a>(d: &'a DecisionView<'a>) -> Decision<'a> {
         outcome: d.outcome.as_str(),
         headline: d.headline,
         reason: d.reason,
-        conditions: d.conditions,
+        conditions: d.terms(),
         by: d.deciders(),
         at: clock_time(d.at),
     }

@@ -8,6 +8,7 @@ mod audit;
 mod batching;
 mod callbacks;
 mod cli;
+mod conditions;
 mod connections;
 mod delivery;
 mod display;

@@ -1,6 +1,7 @@
 //! Checks on `workflows`: matching rules, channels, stages, reviewer references, quorum.
 
 use super::{Issues, check_unique};
+use crate::config::ConditionConfig;
 use crate::config::model::{Config, MatchConfig, StageConfig, WorkflowConfig};
 use crate::config::reference::{Reference, eligible_pool, meets_gate};
 use crate::domain::TimeoutAction;
@@ -8,6 +9,9 @@ use crate::domain::TimeoutAction;
 /// A workflow is 1–5 sequential stages (README.md "What it does"; docs/architecture.md).
 const MAX_STAGES: usize = 5;
 const CHANNELS: [&str; 2] = ["slack", "email"];
+/// Conditions per workflow: each typed one is a block of the Slack approval modal, which
+/// holds 100 at most (with the summary, label boxes, free text and comment around them).
+const MAX_CONDITIONS: usize = 50;
 
 pub(super) fn check(config: &Config, out: &mut Issues) {
     let ids = config.workflows.iter().enumerate();
@@ -38,7 +42,14 @@ fn workflow(config: &Config, path: &str, w: &WorkflowConfig, out: &mut Issues) {
             "approve: this workflow fails open (an escalation nobody answers in time is approved)",
         );
     }
+    if w.execute_within.is_zero() {
+        out.error(
+            format!("{path}.execute_within"),
+            "must be greater than zero (an approval must leave time to act)",
+        );
+    }
     channels(config, path, &w.channels, out);
+    conditions(&format!("{path}.conditions"), &w.conditions, out);
     if w.stages.is_empty() || w.stages.len() > MAX_STAGES {
         let n = w.stages.len();
         out.error(
@@ -114,6 +125,29 @@ fn channels(config: &Config, path: &str, channels: &[String], out: &mut Issues) 
                 format!("unknown channel `{c}` (expected slack or email)"),
             ),
         }
+    }
+}
+
+/// Each entry's own problems, then ids unique within the workflow, then the count.
+fn conditions(path: &str, conditions: &[ConditionConfig], out: &mut Issues) {
+    for (k, c) in conditions.iter().enumerate() {
+        for (below, message) in &c.problems {
+            out.error(format!("{path}[{k}]{below}"), message);
+        }
+    }
+    let ids = conditions.iter().enumerate().filter_map(|(k, c)| {
+        let id = c.id.as_deref()?.trim();
+        Some((format!("{path}[{k}].id"), id))
+    });
+    check_unique(out, "condition id", ids, str::to_owned);
+    if conditions.len() > MAX_CONDITIONS {
+        out.error(
+            path,
+            format!(
+                "has {} conditions; at most {MAX_CONDITIONS} fit the Slack approval form",
+                conditions.len()
+            ),
+        );
     }
 }
 

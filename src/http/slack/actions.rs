@@ -7,7 +7,7 @@
 use super::Slack;
 use crate::config::ReviewerConfig;
 use crate::domain::engine::{self, Event, VoteInput};
-use crate::domain::{Escalation, EscalationId, ReviewerId, VoteChannel, VoteChoice};
+use crate::domain::{Constraints, Escalation, EscalationId, ReviewerId, VoteChannel, VoteChoice};
 use crate::http::error::AppError;
 use crate::notify::slack::modals;
 use crate::notify::slack::mrkdwn::escape;
@@ -53,9 +53,21 @@ impl Reply {
     }
 
     fn modal_error(block: &str, text: &str) -> Self {
-        let text = crate::notify::slack::mrkdwn::plain_within(text, 300);
+        Self::modal_errors(HashMap::from([(block.to_owned(), text.to_owned())]))
+    }
+
+    fn modal_errors(errors: HashMap<String, String>) -> Self {
+        let errors = errors
+            .into_iter()
+            .map(|(block, text)| {
+                (
+                    block,
+                    crate::notify::slack::mrkdwn::plain_within(&text, 300),
+                )
+            })
+            .collect();
         Self {
-            answer: Answer::ModalErrors(HashMap::from([(block.to_owned(), text)])),
+            answer: Answer::ModalErrors(errors),
             notice: None,
         }
     }
@@ -117,7 +129,7 @@ pub async fn block_actions(
     let outcome = match load(slack, raw).await {
         Err(text) => Err(text),
         Ok((esc, aref)) => match button {
-            Button::Approve => vote(slack, &id, &aref, VoteChoice::Approve, None, Vec::new()).await,
+            Button::Approve => vote(slack, &id, &aref, Ballot::new(VoteChoice::Approve)).await,
             _ => open_modal(slack, &ev, &id, &esc, &aref, button.choice(), deadline).await,
         },
     };
@@ -162,21 +174,20 @@ pub async fn view_submission(
         let Some(reason) = modals::read_deny(state) else {
             return Reply::modal_error(block, "A reason is required to deny.");
         };
-        vote(
-            slack,
-            &reviewer,
-            &aref,
-            VoteChoice::Deny,
-            Some(reason),
-            Vec::new(),
-        )
-        .await
+        let ballot = Ballot {
+            comment: Some(reason),
+            ..Ballot::new(VoteChoice::Deny)
+        };
+        vote(slack, &reviewer, &aref, ballot)
+            .await
+            .map_err(Rejected::Text)
     } else {
         submit_conditions(slack, &reviewer, &esc, &aref, state).await
     };
     match result {
         Ok(()) => Reply::ack(),
-        Err(text) => Reply::modal_error(block, &text),
+        Err(Rejected::Text(text)) => Reply::modal_error(block, &text),
+        Err(Rejected::Fields(errors)) => Reply::modal_errors(errors),
     }
 }
 
@@ -186,20 +197,53 @@ async fn submit_conditions(
     esc: &Escalation,
     aref: &ActionRef,
     state: &SlackViewState,
-) -> Result<(), String> {
-    let input = modals::read_conditions(state, &esc.workflow.labels());
-    if input.conditions.is_empty() {
-        return Err("Tick or type at least one condition, or use the plain Approve button.".into());
+) -> Result<(), Rejected> {
+    let input = match modals::read_conditions(state, &esc.workflow) {
+        Ok(input) => input,
+        Err(errors) => return Err(Rejected::Fields(errors)),
+    };
+    if input.conditions.is_empty() && input.constraints.is_empty() {
+        let text = if esc.workflow.typed_conditions().next().is_some() {
+            "Tick, type or fill in at least one condition, or use the plain Approve button."
+        } else {
+            "Tick or type at least one condition, or use the plain Approve button."
+        };
+        return Err(Rejected::Text(text.into()));
     }
-    vote(
-        slack,
-        reviewer,
-        aref,
-        VoteChoice::Approve,
-        input.comment,
-        input.conditions,
-    )
-    .await
+    let ballot = Ballot {
+        comment: input.comment,
+        conditions: input.conditions,
+        constraints: input.constraints,
+        ..Ballot::new(VoteChoice::Approve)
+    };
+    vote(slack, reviewer, aref, ballot)
+        .await
+        .map_err(Rejected::Text)
+}
+
+/// Why a modal submission was refused: one sentence, or messages under named inputs.
+enum Rejected {
+    Text(String),
+    Fields(HashMap<String, String>),
+}
+
+/// What a reviewer's click or form says, before it names who and where.
+struct Ballot {
+    choice: VoteChoice,
+    comment: Option<String>,
+    conditions: Vec<String>,
+    constraints: Constraints,
+}
+
+impl Ballot {
+    fn new(choice: VoteChoice) -> Self {
+        Self {
+            choice,
+            comment: None,
+            conditions: Vec::new(),
+            constraints: Constraints::new(),
+        }
+    }
 }
 
 /// Records a vote through the engine; a refusal comes back as the sentence to show.
@@ -207,16 +251,14 @@ async fn vote(
     slack: &Slack,
     reviewer: &ReviewerId,
     aref: &ActionRef,
-    choice: VoteChoice,
-    comment: Option<String>,
-    conditions: Vec<String>,
+    ballot: Ballot,
 ) -> Result<(), String> {
     let event = Event::Vote(VoteInput {
-        constraints: Default::default(),
+        constraints: ballot.constraints,
         reviewer: reviewer.clone(),
-        choice,
-        comment,
-        conditions,
+        choice: ballot.choice,
+        comment: ballot.comment,
+        conditions: ballot.conditions,
         channel: VoteChannel::Slack,
         opening: Some(aref.opening),
     });

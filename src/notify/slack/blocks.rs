@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::{
     Directory, Escalation, NotifyReason, Opening, Outcome, ReviewerId, StageStatus, VoteChoice,
 };
+use crate::view::constraints::constraint_lines;
 use crate::view::{Approval, DecisionView, EscalationView, Person, ViewInput, plural};
 use sha2::{Digest, Sha256};
 use slack_morphism::prelude::*;
@@ -411,11 +412,11 @@ fn approvers(approvals: &[Approval<'_>]) -> String {
 
 fn approver(a: &Approval<'_>) -> String {
     let name = escape(&a.reviewer.name);
-    if a.conditions.is_empty() {
+    let terms = a.terms();
+    if terms.is_empty() {
         return name;
     }
-    let conditions: Vec<String> = a
-        .conditions
+    let conditions: Vec<String> = terms
         .iter()
         .map(|c| escape_within(&one_line(c), 120).text)
         .collect();
@@ -475,10 +476,12 @@ fn own_vote(m: &Msg<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> 
         VoteChoice::Approve => format!(":white_check_mark: *You approved* {}", date(vote.at)),
         VoteChoice::Deny => format!(":no_entry: *You denied* {}", date(vote.at)),
     };
-    if !vote.conditions.is_empty() {
+    let constraints = constraint_lines(&esc.workflow, &vote.constraints);
+    if !vote.conditions.is_empty() || !constraints.is_empty() {
         let list: Vec<String> = vote
             .conditions
             .iter()
+            .chain(&constraints)
             .map(|c| escape_within(&one_line(c), SHORT).text)
             .collect();
         text.push_str(&format!(" with conditions: {}", list.join("; ")));
@@ -589,12 +592,12 @@ fn outcome(d: &DecisionView<'_>) -> String {
         date(d.at),
         decided_by(d)
     );
-    if !d.conditions.is_empty() {
-        let lines = d
-            .conditions
+    let terms = d.terms();
+    if !terms.is_empty() {
+        let lines = terms
             .iter()
             .map(|c| format!("• {}", escape_within(&one_line(c), SHORT * 2).text));
-        if let Some(list) = bullets("*Conditions*", lines, d.conditions.len()) {
+        if let Some(list) = bullets("*Conditions*", lines, terms.len()) {
             text.push('\n');
             text.push_str(&list);
         }

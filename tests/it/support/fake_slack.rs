@@ -614,6 +614,10 @@ fn check_input(b: &Value) -> Result<(), String> {
             Some(n) if n > 3000 => Err("max_length over 3000".into()),
             _ => Ok(()),
         },
+        "number_input" => match e["is_decimal_allowed"] {
+            Value::Bool(_) => Ok(()),
+            _ => Err("number_input without is_decimal_allowed".into()),
+        },
         "checkboxes" => {
             let options = e["options"]
                 .as_array()

@@ -79,19 +79,33 @@ impl Workflow {
         self
     }
 
+    /// Appends label conditions.
     pub fn conditions(mut self, conditions: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
-        self.conditions = strings(conditions).into_iter().map(Into::into).collect();
+        self.conditions
+            .extend(strings(conditions).into_iter().map(Into::into));
+        self
+    }
+
+    /// A typed condition; `check` is `(pointer, op)`.
+    pub fn typed_condition(
+        mut self,
+        id: &str,
+        label: &str,
+        input: &str,
+        check: Option<(&str, &str)>,
+    ) -> Self {
+        let mut c = serde_json::json!({"id": id, "label": label, "input": input});
+        if let Some((pointer, op)) = check {
+            c["check"] = serde_json::json!({"pointer": pointer, "op": op});
+        }
+        self.conditions.push(c);
         self
     }
 
     /// Appends a typed number condition checked against the payload:
     /// `{id, label, input: number, check: {pointer, op}}`.
-    pub fn number_condition(mut self, id: &str, label: &str, pointer: &str, op: &str) -> Self {
-        self.conditions.push(serde_json::json!({
-            "id": id, "label": label, "input": "number",
-            "check": {"pointer": pointer, "op": op},
-        }));
-        self
+    pub fn number_condition(self, id: &str, label: &str, pointer: &str, op: &str) -> Self {
+        self.typed_condition(id, label, "number", Some((pointer, op)))
     }
 
     /// `separation_of_duties.minimum_unique_approvers`.
@@ -299,5 +313,27 @@ pub fn standard() -> Vec<Workflow> {
             .intents(["test.risk"])
             .risk(50, 100)
             .stage(Stage::new("Approval").approvers(["user:bob"])),
+        Workflow::new("constraints")
+            .intents(["test.constraints"])
+            .conditions(["Canary rollout required"])
+            .typed_condition(
+                "max_amount",
+                "Cap the amount",
+                "number",
+                Some(("/amount", "lte")),
+            )
+            .typed_condition(
+                "min_replicas",
+                "Keep replicas",
+                "number",
+                Some(("/replicas", "gte")),
+            )
+            .typed_condition("region", "Region", "text", Some(("/region", "eq")))
+            .typed_condition("ticket", "Change ticket", "text", None)
+            .stage(
+                Stage::new("Two of three")
+                    .approvers(["user:alice", "user:bob", "user:carol"])
+                    .required(2),
+            ),
     ]
 }
