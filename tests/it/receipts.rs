@@ -675,3 +675,37 @@ async fn kill_9_between_decision_and_callback_still_delivers_one_callback_with_t
     }
     assert_eq!(recorder.answered.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_receipt_binds_the_conditions_and_merged_constraints_of_the_decision() {
+    let app = TestApp::spawn().await;
+    let payload = json!({"amount": 17500, "replicas": 3, "region": "eu-west-1"});
+    let id = escalate(&app, "test.constraints", &payload).await;
+    for (reviewer, body) in [
+        (
+            "alice",
+            json!({"decision": "approve", "constraints": {"max_amount": 20000, "min_replicas": 2}}),
+        ),
+        (
+            "bob",
+            json!({"decision": "approve", "conditions": ["Canary rollout required"],
+                   "constraints": {"max_amount": 18000, "region": "eu-west-1"}}),
+        ),
+    ] {
+        let r = app.vote(&id, reviewer, body).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+    let status = app.status(&id).await;
+    assert_eq!(status["status"], "approved");
+    let claims = executor(&app)
+        .check(&receipt_of(&app, &id).await, &payload)
+        .await
+        .claims();
+    assert_eq!(claims["conditions"], json!(["Canary rollout required"]));
+    assert_eq!(
+        claims["constraints"],
+        json!({"max_amount": 18000, "min_replicas": 2, "region": "eu-west-1"})
+    );
+    assert_eq!(claims["constraints"], status["decision"]["constraints"]);
+    assert_eq!(claims["approvers"], json!(["alice", "bob"]));
+}
