@@ -58,6 +58,12 @@ impl App {
                 .await
                 .context("loading the link secret")?,
         );
+        let receipts = Arc::new(
+            crate::signing::receipts::load(&config.server, &store)
+                .await
+                .context("loading the receipt keys")?,
+        );
+        tracing::info!(kid = receipts.kid(), "receipts are signed with this key");
         let slack_api = match &config.slack {
             Some(slack) => Some(Arc::new(
                 SlackApi::new(slack).context("building the Slack client")?,
@@ -92,7 +98,7 @@ impl App {
                 .context("setting up email")?,
             ));
         }
-        let service = Service::new(store, config, dir, clock, Notifier::new(channels));
+        let service = Service::new(store, config, dir, clock, Notifier::new(channels), receipts);
         Ok(Self {
             service,
             slack_api,

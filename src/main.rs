@@ -1,4 +1,6 @@
-//! The `countersign` command: serve | check-config | migrate | audit verify.
+//! The `countersign` command: serve | check-config | migrate | audit verify | receipt verify.
+
+mod receipt_verify;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +52,32 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Decision receipt tools.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt: exit 0 printing its claims when the signature, `exp` and (with
+    /// --payload) the payload hash hold; 1 naming what failed.
+    Verify {
+        /// The compact JWS (`decision.receipt`), or `-` to read it from stdin.
+        token: String,
+        /// The JSON payload about to run: its RFC 8785 SHA-256 must be `payload_sha256`.
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        /// A JWK Set: an http(s) URL (`…/.well-known/jwks.json`) or a file. Without it, the
+        /// keys of --config / --database (the embedded demo config when neither).
+        #[arg(long, conflicts_with_all = ["config", "database"])]
+        jwks: Option<String>,
+        #[arg(long, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -107,6 +135,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { config, database },
         } => verify(config, database).await,
+        Command::Receipt {
+            command:
+                ReceiptCommand::Verify {
+                    token,
+                    payload,
+                    jwks,
+                    config,
+                    database,
+                },
+        } => {
+            let keys = match jwks {
+                Some(source) => receipt_verify::Keys::Jwks(source),
+                None => {
+                    let mut config = load(config.as_ref())?.config;
+                    if let Some(url) = database {
+                        config.server.database = url;
+                    }
+                    receipt_verify::Keys::Deployment(Box::new(config))
+                }
+            };
+            receipt_verify::run(&token, payload.as_deref(), keys).await
+        }
     }
 }
 

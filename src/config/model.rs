@@ -46,6 +46,11 @@ pub struct ServerConfig {
     pub link_secret: Option<Secret>,
     /// Old link keys that still verify, so a rotation does not break links already mailed.
     pub previous_link_secrets: Vec<Secret>,
+    /// Signs decision receipts (Ed25519, PKCS#8 PEM). When absent the server generates one
+    /// and keeps it in the database.
+    pub receipt_key: Option<Secret>,
+    /// Retired receipt keys whose public halves stay in the JWK Set during a rotation.
+    pub previous_receipt_keys: Vec<Secret>,
     pub max_body_bytes: usize,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
@@ -115,6 +120,8 @@ struct RawServerConfig {
     database: String,
     link_secret: Option<Secret>,
     previous_link_secrets: Vec<Secret>,
+    receipt_key: Option<Secret>,
+    previous_receipt_keys: Vec<Secret>,
     max_body_bytes: usize,
     metrics_token: Option<Secret>,
     allow_private_callbacks: bool,
@@ -138,6 +145,8 @@ impl Default for RawServerConfig {
             database: "sqlite://countersign.db".to_owned(),
             link_secret: None,
             previous_link_secrets: Vec::new(),
+            receipt_key: None,
+            previous_receipt_keys: Vec::new(),
             max_body_bytes: 256 * 1024,
             metrics_token: None,
             allow_private_callbacks: false,
@@ -163,6 +172,8 @@ impl From<RawServerConfig> for ServerConfig {
             database: raw.database,
             link_secret: raw.link_secret,
             previous_link_secrets: raw.previous_link_secrets,
+            receipt_key: raw.receipt_key,
+            previous_receipt_keys: raw.previous_receipt_keys,
             max_body_bytes: raw.max_body_bytes,
             metrics_token: raw.metrics_token,
             allow_private_callbacks: raw.allow_private_callbacks,

@@ -1,5 +1,6 @@
 //! The claims of a decision's receipt (design.md §6): what the executor verifies offline.
-//! Pure: the shell signs them (src/signing/receipts.rs) and stores the token with the decision.
+//! Pure: the shell signs them (src/service/seal.rs, keys in src/signing/receipts/) and stores
+//! the token with the decision.
 
 use super::Time;
 use super::conditions::Constraints;

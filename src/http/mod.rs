@@ -5,6 +5,7 @@ pub mod agents;
 pub mod error;
 pub mod execution;
 pub mod extract;
+pub mod jwks;
 pub mod limits;
 pub mod links;
 pub mod openapi;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(jwks::router())
         .merge(links::router())
         .merge(slack::router(&state))
         .fallback(not_found)

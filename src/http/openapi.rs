@@ -45,6 +45,7 @@ pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
+        super::jwks::jwks,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, LinkForm, SlackForm)),
@@ -55,6 +56,7 @@ pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument,
         (name = "slack", description = "Slack's interactivity request URL (manifest.yml)."),
         (name = "email links", description = "Signed links from review emails: a GET shows, only the POST votes."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
+        (name = "receipts", description = "The public keys that verify decision receipts."),
     )
 )]
 struct ApiDoc;

@@ -206,7 +206,8 @@ impl Service {
                 esc: step.escalation,
                 rearm: is_tick,
             },
-            Ok(step) => {
+            Ok(mut step) => {
+                self.seal(&mut step)?;
                 let voted = step
                     .effects
                     .iter()

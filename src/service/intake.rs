@@ -243,7 +243,8 @@ impl Service {
             request,
             idempotency_key,
         };
-        let step = engine::start(new, workflow, &self.dir, now);
+        let mut step = engine::start(new, workflow, &self.dir, now);
+        self.seal(&mut step)?;
         let rows = self.encode(&Write {
             step: &step,
             now,

@@ -6,6 +6,7 @@
 mod apply;
 mod intake;
 mod revise;
+mod seal;
 mod signals;
 mod write;
 
@@ -19,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{Directory, Escalation, EscalationId, Step, Time};
 use crate::notify::Notifier;
+use crate::signing::receipts::ReceiptKeys;
 use crate::store::{self, Group, Store};
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub notifier: Notifier,
     pub signals: Signals,
+    /// Sign every decision's receipt; their public halves are the served JWK Set.
+    pub receipts: Arc<ReceiptKeys>,
     /// Intakes and events waiting for the next group commit.
     intake: Arc<Group<intake::Job>>,
     events: Arc<Group<apply::Job>>,
@@ -42,6 +46,7 @@ impl Service {
         dir: Arc<Directory>,
         clock: Arc<dyn Clock>,
         notifier: Notifier,
+        receipts: Arc<ReceiptKeys>,
     ) -> Self {
         Self {
             store,
@@ -49,6 +54,7 @@ impl Service {
             config,
             clock,
             notifier,
+            receipts,
             signals: Signals::new(),
             intake: Arc::new(Group::new()),
             events: Arc::new(Group::new()),

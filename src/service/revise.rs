@@ -46,8 +46,11 @@ impl Service {
                 .map_err(ApplyError::Refused)?;
         }
         let now = self.now();
-        let step = engine::step(&esc, Event::Revise(Box::new(request)), &self.dir, now)
+        let mut step = engine::step(&esc, Event::Revise(Box::new(request)), &self.dir, now)
             .map_err(ApplyError::Refused)?;
+        // A revision never decides today; sealing here keeps "every decision has a
+        // receipt" true whatever the engine comes to do on this path.
+        self.seal(&mut step)?;
         let rows = self.encode(&Write {
             step: &step,
             now,

@@ -1,4 +1,6 @@
-//! Signatures: Standard Webhooks (agent webhooks in, callbacks out) and signed email links.
+//! Signatures: Standard Webhooks (agent webhooks in, callbacks out), signed email links and
+//! decision receipts.
 
 pub mod links;
+pub mod receipts;
 pub mod webhooks;

@@ -18,6 +18,7 @@ mod execution;
 mod limits;
 mod openapi;
 mod query_plans;
+mod receipts;
 mod reviewers;
 mod revisions;
 mod robustness;

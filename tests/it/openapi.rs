@@ -352,7 +352,7 @@ async fn real_responses_satisfy_their_schemas() {
     let (status, missing) = body(r.send().await.unwrap()).await;
     seen.push(("GET", "/v1/escalations/{id}", status, missing));
 
-    for path in ["/healthz", "/readyz"] {
+    for path in ["/healthz", "/readyz", "/.well-known/jwks.json"] {
         let (status, health) = body(c.get(app.url(path)).send().await.unwrap()).await;
         seen.push(("GET", path, status, health));
     }

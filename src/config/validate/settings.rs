@@ -45,6 +45,16 @@ fn server(s: &ServerConfig, out: &mut Issues) {
             secret.expose(),
         );
     }
+    if let Some(key) = &s.receipt_key {
+        receipt_key(out, "server.receipt_key", key.expose());
+    }
+    for (i, key) in s.previous_receipt_keys.iter().enumerate() {
+        receipt_key(
+            out,
+            &format!("server.previous_receipt_keys[{i}]"),
+            key.expose(),
+        );
+    }
     if s.metrics_token.as_ref().is_some_and(|t| t.is_empty()) {
         out.error("server.metrics_token", "is empty");
     }
@@ -74,6 +84,13 @@ fn link_secret(out: &mut Issues, path: &str, secret: &str) {
             path,
             format!("is shorter than {MIN_LINK_SECRET} bytes; use a long random value"),
         );
+    }
+}
+
+/// The parser `serve` uses, so a key check-config accepts also signs.
+fn receipt_key(out: &mut Issues, path: &str, pem: &str) {
+    if let Err(problem) = crate::signing::receipts::ReceiptKey::from_pem(pem) {
+        out.error(path, problem.to_string());
     }
 }
 

@@ -138,6 +138,10 @@ pub struct Server {
     shutdown_grace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    previous_receipt_keys: Vec<String>,
 }
 
 impl Default for Server {
@@ -154,6 +158,8 @@ impl Default for Server {
             body_read_timeout: None,
             shutdown_grace: None,
             max_connections: None,
+            receipt_key: None,
+            previous_receipt_keys: Vec::new(),
         }
     }
 }
@@ -191,6 +197,21 @@ impl Server {
 
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = Some(n);
+        self
+    }
+
+    /// `server.receipt_key` (PKCS#8 PEM); unset, the server generates one and keeps it.
+    pub fn receipt_key(mut self, pem: &str) -> Self {
+        self.receipt_key = Some(pem.to_owned());
+        self
+    }
+
+    /// `server.previous_receipt_keys`.
+    pub fn previous_receipt_keys(
+        mut self,
+        pems: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Self {
+        self.previous_receipt_keys = strings(pems);
         self
     }
 }

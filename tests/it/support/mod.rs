@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod config;
 pub mod fake_slack;
 pub mod process;
+pub mod pyjwt;
 pub mod requests;
 pub mod smtp;
 pub mod workflows;

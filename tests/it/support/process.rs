@@ -27,12 +27,38 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: &str) -> Self {
+        Self::start_with_log(config, None).await
+    }
+
+    /// Like [`Server::start`], with everything the process writes (its log included,
+    /// at `debug`) appended to `log`.
+    pub async fn start_logging(config: &str, log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        Self::start_with_log(config, Some(file)).await
+    }
+
+    async fn start_with_log(config: &str, log: Option<std::fs::File>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command.env("NO_COLOR", "1");
+        match log {
+            Some(file) => {
+                let err = file.try_clone().expect("log file");
+                command.env("RUST_LOG", "debug").stdout(file).stderr(err);
+            }
+            None => {
+                command.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let child = command
             .args([
                 "serve",
                 "--config",
@@ -40,9 +66,6 @@ impl Server {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("spawn server");
         let base = format!("http://127.0.0.1:{port}");
