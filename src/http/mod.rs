@@ -2,6 +2,7 @@
 //! document), sharing one error type.
 
 pub mod agents;
+mod answers;
 pub mod error;
 pub mod execution;
 pub mod extract;
