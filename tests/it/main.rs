@@ -23,6 +23,7 @@ mod reviewers;
 mod revisions;
 mod robustness;
 mod slack;
+mod slack_sdk;
 mod ssrf;
 mod storage;
 mod store;
