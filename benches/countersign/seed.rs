@@ -91,10 +91,16 @@ fn make(
             plan.deadline.map(spread)
         },
     );
-    let request = EscalationRequest::parse(body, plan.now).expect("valid request");
+    let request = EscalationRequest::parse(body.clone(), plan.now).expect("valid request");
+    let subject = countersign::domain::policy::Subject {
+        agent: &agent.id,
+        intent: &request.intent,
+        risk_score: request.risk_score(),
+        body: &body,
+    };
     let workflow = service
         .config
-        .select_workflow(&agent.id, &request.intent, request.risk_score())
+        .select_workflow(&subject)
         .cloned()
         .expect("a workflow matches");
     let new = NewEscalation {

@@ -16,6 +16,7 @@ mod resolve;
 mod secret;
 mod select;
 mod validate;
+mod when;
 
 #[cfg(test)]
 mod tests;
@@ -32,3 +33,4 @@ pub use model::{
 };
 pub use secret::Secret;
 pub use select::glob_match;
+pub use when::WhenList;

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod escalation;
 pub mod execution;
 pub mod ids;
+pub mod policy;
 pub mod receipt;
 pub mod request;
 pub mod status;
