@@ -92,12 +92,7 @@ fn make(
         },
     );
     let request = EscalationRequest::parse(body.clone(), plan.now).expect("valid request");
-    let subject = countersign::domain::policy::Subject {
-        agent: &agent.id,
-        intent: &request.intent,
-        risk_score: request.risk_score(),
-        body: &body,
-    };
+    let subject = countersign::domain::policy::Subject::of(&agent.id, &request, &body);
     let workflow = service
         .config
         .select_workflow(&subject)

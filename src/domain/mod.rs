@@ -13,6 +13,7 @@ pub mod ids;
 pub mod policy;
 pub mod receipt;
 pub mod request;
+pub mod simulation;
 pub mod status;
 pub mod timers;
 pub mod workflow;

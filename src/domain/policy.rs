@@ -17,7 +17,17 @@ pub struct Subject<'a> {
     pub body: &'a Value,
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
+    /// A parsed request and the body it was parsed from.
+    pub fn of(agent: &'a AgentId, request: &'a super::EscalationRequest, body: &'a Value) -> Self {
+        Self {
+            agent,
+            intent: &request.intent,
+            risk_score: request.risk_score(),
+            body,
+        }
+    }
+
     /// The score workflows are matched on. A request without one is treated as the
     /// riskiest possible: an agent must not reach a lighter workflow by leaving it out.
     pub fn score(&self) -> u8 {
@@ -51,8 +61,37 @@ pub enum Miss {
     When {
         index: usize,
         path: String,
+        /// The condition, e.g. `gt 100`.
+        wants: String,
         actual: Option<Value>,
     },
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Intents { intent } => write!(f, "intents: no glob matches `{intent}`"),
+            Self::Risk { score, min, max } => {
+                write!(f, "risk: score {score} is outside {min}..={max}")
+            }
+            Self::Agents { agent } => write!(f, "agents: `{agent}` is not listed"),
+            Self::When {
+                index,
+                path,
+                wants,
+                actual,
+            } => match actual {
+                Some(v) => write!(
+                    f,
+                    "when[{index}]: {path} {wants} does not hold ({path} is {v})"
+                ),
+                None => write!(
+                    f,
+                    "when[{index}]: {path} {wants} does not hold ({path} is missing)"
+                ),
+            },
+        }
+    }
 }
 
 impl Rule<'_> {
@@ -85,6 +124,7 @@ impl Rule<'_> {
                 return Err(Miss::When {
                     index,
                     path: c.path.clone(),
+                    wants: c.op.to_string(),
                     actual: s.body.pointer(&c.path).cloned(),
                 });
             }
@@ -116,6 +156,22 @@ pub enum Op {
     /// [`glob_match`] on a string field.
     Glob(String),
     Exists(bool),
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Eq(v) => write!(f, "eq {v}"),
+            Self::Ne(v) => write!(f, "ne {v}"),
+            Self::Gt(n) => write!(f, "gt {n}"),
+            Self::Gte(n) => write!(f, "gte {n}"),
+            Self::Lt(n) => write!(f, "lt {n}"),
+            Self::Lte(n) => write!(f, "lte {n}"),
+            Self::In(list) => write!(f, "in {}", Value::Array(list.clone())),
+            Self::Glob(g) => write!(f, "glob {g:?}"),
+            Self::Exists(b) => write!(f, "exists {b}"),
+        }
+    }
 }
 
 /// The operator names as written in the config.

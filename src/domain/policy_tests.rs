@@ -167,6 +167,7 @@ fn a_match_reports_its_first_failing_part() {
         Err(Miss::When {
             index: 0,
             path: "/payload/amount".into(),
+            wants: "gt 200".into(),
             actual: Some(json!(150))
         })
     );

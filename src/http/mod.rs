@@ -14,8 +14,9 @@ pub mod pages;
 pub mod reviewers;
 pub mod revisions;
 pub mod serve;
+pub mod simulate;
 pub mod slack;
-mod strict_json;
+pub mod strict_json;
 
 use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(execution::router())
         .merge(revisions::router())
+        .merge(simulate::router())
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())

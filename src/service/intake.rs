@@ -229,12 +229,7 @@ impl Service {
         idempotency_key: Option<String>,
         now: Time,
     ) -> Result<Planned, StoreError> {
-        let subject = Subject {
-            agent: &agent.id,
-            intent: &request.intent,
-            risk_score: request.risk_score(),
-            body,
-        };
+        let subject = Subject::of(&agent.id, &request, body);
         let workflow = self.config.select_workflow(&subject).cloned();
         let Some(workflow) = workflow else {
             return Ok(Planned::NoWorkflow {
