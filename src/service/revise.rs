@@ -113,9 +113,15 @@ impl Service {
                 return Ok(());
             }
         }
+        if score(request) > score(&esc.request) {
+            return Err(Refusal::Invalid(format!(
+                "risk: at score {} this action is governed by another workflow than this escalation's ({}); submit it as a new escalation.",
+                score(request),
+                esc.workflow.id
+            )));
+        }
         Err(Refusal::Invalid(format!(
-            "risk: at score {} and with this body, this action is governed by another workflow than this escalation's ({}); submit it as a new escalation.",
-            score(request),
+            "match: what the workflows' `match.when` read in this revision sends it to another workflow than this escalation's ({}); submit it as a new escalation.",
             esc.workflow.id
         )))
     }
