@@ -23,7 +23,9 @@ pub enum Intake {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("no workflow matches intent {intent} at risk {risk}")]
+    #[error(
+        "no workflow matches intent {intent} at risk {risk} with this body (see POST /v1/simulate)"
+    )]
     NoWorkflow { intent: String, risk: String },
     /// A field the edge could not judge alone (a callback_url that resolves privately).
     #[error("{0}")]
