@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use countersign::config::Config;
 use countersign::domain::policy::Subject;
-use countersign::domain::simulation::{self, Simulation};
+use countersign::domain::simulation::Simulation;
 use countersign::domain::{AgentId, EscalationRequest};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,7 +21,7 @@ pub fn run(config: &Config, agent: Option<&str>, file: &Path, json: bool) -> any
         .map_err(|e| anyhow::anyhow!("{} is not a valid request: {e}", file.display()))?;
     let subject = Subject::of(&agent, &request, &body);
     let dir = config.directory();
-    let sim = simulation::simulate(config.explain(&subject), &subject, &request, &dir, now);
+    let sim = config.simulate(&subject, &request, &dir, now);
     if json {
         println!("{}", serde_json::to_string_pretty(&sim)?);
     } else {

@@ -15,6 +15,7 @@ mod reference;
 mod resolve;
 mod secret;
 mod select;
+mod simulate;
 mod validate;
 mod when;
 

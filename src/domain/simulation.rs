@@ -1,7 +1,8 @@
 //! What the configuration would do with a request, without opening it (design.md §9
 //! "Simulation"): the workflow that matches and why each earlier one did not, who may approve
 //! each stage for this requester, when the pool widens and when it all times out. Pure and
-//! written once: `POST /v1/simulate` and `countersign simulate` both call [`simulate`].
+//! written once: `POST /v1/simulate` and `countersign simulate` both reach [`simulate`]
+//! through `Config::simulate` (src/config/simulate.rs).
 
 use super::eligibility;
 use super::engine::{self, NewEscalation};
@@ -31,7 +32,7 @@ pub struct Simulation {
     pub timeline: Vec<Moment>,
     /// The channels reviewers are notified on.
     pub channels: Vec<String>,
-    /// Separation-of-duties rules that apply across stages.
+    /// Separation-of-duties rules that apply across stages, and channels the config has off.
     pub notes: Vec<String>,
 }
 

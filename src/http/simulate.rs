@@ -5,7 +5,7 @@ use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
 use crate::domain::EscalationRequest;
 use crate::domain::policy::Subject;
-use crate::domain::simulation::{self, Simulation};
+use crate::domain::simulation::Simulation;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -51,11 +51,5 @@ async fn simulate(
     let request = EscalationRequest::parse(body.clone(), now)?;
     let subject = Subject::of(&agent.id, &request, &body);
     let config = &service.config;
-    Ok(Json(simulation::simulate(
-        config.explain(&subject),
-        &subject,
-        &request,
-        &service.dir,
-        now,
-    )))
+    Ok(Json(config.simulate(&subject, &request, &service.dir, now)))
 }

@@ -175,6 +175,12 @@ async fn simulate_explains_and_changes_nothing() {
     let timeout = &sim["timeline"][2];
     assert_eq!(timeout["offset_seconds"], 24 * 3600);
     assert_eq!(sim["channels"], json!(["slack", "email"]));
+    // The test config has neither section: both are named as off.
+    let notes = sim["notes"].to_string();
+    assert!(
+        notes.contains("slack is off") && notes.contains("email is off"),
+        "{notes}"
+    );
 
     // Nothing governs it: 200 with no workflow, and every workflow's reason.
     let r = simulate(&app, Some(AGENT_KEY), &payment(json!("x")).to_string()).await;
