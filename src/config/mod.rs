@@ -15,7 +15,9 @@ mod reference;
 mod resolve;
 mod secret;
 mod select;
+mod simulate;
 mod validate;
+mod when;
 
 #[cfg(test)]
 mod tests;
@@ -32,3 +34,4 @@ pub use model::{
 };
 pub use secret::Secret;
 pub use select::glob_match;
+pub use when::WhenList;

@@ -156,8 +156,8 @@ async fn submit(
 ) -> Result<Response, AppError> {
     limits.check(agent)?;
     let value = json_body(headers, body)?;
-    let request = EscalationRequest::parse(value, state.service.now())?;
-    let (status, esc) = match state.service.submit(agent, request, key).await? {
+    let request = EscalationRequest::parse(value.clone(), state.service.now())?;
+    let (status, esc) = match state.service.submit(agent, request, &value, key).await? {
         Intake::Created(esc) => (StatusCode::CREATED, esc),
         Intake::Existing(esc) => (StatusCode::OK, esc),
     };

@@ -39,6 +39,7 @@ pub use crate::domain::status::{
         super::agents::cancel,
         super::execution::report,
         super::revisions::revise,
+        super::simulate::simulate,
         super::reviewers::pending,
         super::reviewers::vote,
         super::slack::interactions,
@@ -53,7 +54,7 @@ pub use crate::domain::status::{
     components(schemas(ErrorBody, ErrorDetail, ErrorCode, LinkForm, SlackForm, CallbackEvent)),
     modifiers(&Security, &ClosedIntake, &Callbacks),
     tags(
-        (name = "agents", description = "Submit escalations, read decisions, cancel, report executions."),
+        (name = "agents", description = "Submit escalations, read decisions, cancel, report executions, simulate."),
         (name = "reviewers", description = "What waits for a reviewer, and voting."),
         (name = "slack", description = "Slack's interactivity request URL (manifest.yml)."),
         (name = "email links", description = "Signed links from review emails: a GET shows, only the POST votes."),

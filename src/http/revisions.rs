@@ -71,13 +71,14 @@ async fn revise(
         _ => return Err(AppError::not_found()),
     }
     // The same parsing and rules as intake (src/http/agents.rs `submit`).
-    let request = EscalationRequest::parse(json_body(&headers, &body)?, state.service.now())?;
+    let body = json_body(&headers, &body)?;
+    let request = EscalationRequest::parse(body.clone(), state.service.now())?;
     if let Some(url) = &request.callback_url {
         state.service.check_callback(&agent, url).await?;
     }
     let esc = match state
         .service
-        .revise(&agent.id, &id, request, key.as_deref())
+        .revise(&agent.id, &id, request, &body, key.as_deref())
         .await?
     {
         Revision::New(esc) | Revision::Repeat(esc) => esc,

@@ -17,6 +17,7 @@ mod engine_rules;
 mod execution;
 mod limits;
 mod openapi;
+mod policy;
 mod query_plans;
 mod receipts;
 mod reviewers;
