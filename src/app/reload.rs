@@ -93,7 +93,11 @@ impl Reloader {
         let outcome = match self.source.read() {
             Err(e) => {
                 for issue in &e.issues {
-                    tracing::error!(path = %issue.path, origin = %e.origin, "config reload refused: {}", issue.message);
+                    if issue.is_error() {
+                        tracing::error!(path = %issue.path, origin = %e.origin, "config reload refused: {}", issue.message);
+                    } else {
+                        tracing::warn!(path = %issue.path, origin = %e.origin, "config: {}", issue.message);
+                    }
                 }
                 Outcome::Refused {
                     errors: e.errors().count(),

@@ -19,6 +19,7 @@ mod limits;
 mod openapi;
 mod query_plans;
 mod receipts;
+mod reload;
 mod reviewers;
 mod revisions;
 mod robustness;
