@@ -240,3 +240,52 @@ fn restart_only(c: &Config) -> Vec<(&'static str, String)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo config with some `server:` lines replaced.
+    fn demo_with(edits: &[(&str, &str)]) -> Config {
+        let mut yaml = config::DEMO_YAML.to_owned();
+        for (from, to) in edits {
+            assert!(yaml.contains(from), "{from}");
+            yaml = yaml.replacen(from, to, 1);
+        }
+        config::load_str_with(&yaml, "test", &|_| None)
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn restart_only_settings_keep_their_serving_values_and_are_named() {
+        let earlier = demo_with(&[]);
+        let mut serving = earlier.clone();
+        // A command-line override is no change made in the file.
+        serving.server.database = "sqlite://override.db".into();
+        let mut next = demo_with(&[
+            (
+                "database: sqlite://countersign.db",
+                "database: sqlite://elsewhere.db",
+            ),
+            ("max_body_bytes: 262144", "max_body_bytes: 1234"),
+            (
+                "#   metrics_token: env:COUNTERSIGN_METRICS_TOKEN",
+                "metrics_token: new-token",
+            ),
+        ]);
+        let changed = keep_restart_only(&earlier, &serving, &mut next);
+        assert_eq!(changed, ["server.database", "server.max_body_bytes"]);
+        assert_eq!(next.server.database, "sqlite://override.db");
+        assert_eq!(next.server.max_body_bytes, earlier.server.max_body_bytes);
+        let token = next.server.metrics_token.as_ref().map(|t| t.expose());
+        assert_eq!(token, Some("new-token"), "read per request: applies live");
+    }
+
+    #[test]
+    fn an_unchanged_file_names_nothing() {
+        let earlier = demo_with(&[]);
+        let mut next = earlier.clone();
+        assert!(keep_restart_only(&earlier, &earlier, &mut next).is_empty());
+    }
+}
