@@ -2,6 +2,7 @@
 //! signalled. A valid file applies to new escalations while open ones keep their workflow;
 //! an invalid one is refused; a removed reviewer loses their key and links; a long-poll
 //! spans a reload. Every applied version is a `config.applied` event with the file's SHA-256.
+//! The Slack case runs in-process (the fake Slack is the test's) through the same `Reloader`.
 
 use crate::support::config::LINK_SECRET;
 use crate::support::process::{Server, write_config};
@@ -343,4 +344,68 @@ async fn a_long_poll_started_before_a_reload_returns_the_decision_made_after_it(
     let answered = tokio::time::timeout(WITHIN, poll).await.unwrap().unwrap();
     assert_eq!(answered["status"], "approved");
     assert_eq!(answered["workflow"], "single");
+}
+
+/// In-process, so the fake Slack can watch: the same reload a SIGHUP runs.
+#[tokio::test]
+async fn a_reload_that_removes_a_reviewer_stops_their_slack_buttons() {
+    use crate::support::fake_slack::{self, FakeSlack, dm_channel, form_body, sign};
+    use crate::support::requests::{id_of, rich};
+    use crate::support::{Options, TestApp};
+    use countersign::app::reload::{Outcome, Reloader, Source};
+
+    let slack = FakeSlack::start().await;
+    let config = TestConfig::default().slack(&slack.api_url);
+    let app = TestApp::spawn_with(Options {
+        config: config.clone(),
+        manual_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let id = id_of(&app.escalate_with(rich("test.race", "Race")).await);
+    app.deliver_all().await;
+    let frank = slack.message_in(&dm_channel("frank"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (path, db) = write_config(dir.path(), &config);
+    let read = countersign::config::load_file(Path::new(&path))
+        .unwrap()
+        .config;
+    let mut next = tree(&config, &db);
+    remove_reviewer(&mut next, "frank");
+    let sha = rewrite(&path, &next);
+    let service = &app.service;
+    let mut reloader = Reloader::new(
+        Source::File(path.into()),
+        read,
+        service.live.clone(),
+        service.store.clone(),
+        service.clock.clone(),
+    );
+    assert_eq!(reloader.reload().await, Outcome::Applied { sha256: sha });
+
+    let payload = fake_slack::click("frank", &frank, "approve", &slack.response_url());
+    let body = form_body(&payload);
+    let ts = chrono::Utc::now().timestamp();
+    let r = app
+        .client
+        .post(app.url("/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", sign(ts, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually(WITHIN, || async {
+        slack
+            .responses()
+            .into_iter()
+            .find(|r| r["text"].as_str().is_some_and(|t| t.contains("not linked")))
+    })
+    .await;
+    let doc = app.status(&id).await;
+    assert_eq!(doc["status"], "pending");
+    assert!(doc["votes"].as_array().is_none_or(Vec::is_empty), "{doc}");
 }
