@@ -269,7 +269,7 @@ async fn link(server: &Server, store: &Store, id: &str, reviewer: &str) -> Strin
 }
 
 #[tokio::test]
-async fn a_reload_that_removes_a_reviewer_stops_their_key_and_links() {
+async fn a_reload_that_removes_a_reviewer_stops_their_key_and_links_and_rotates_agent_keys() {
     let dir = tempfile::tempdir().unwrap();
     let (path, db) = write_config(dir.path(), &TestConfig::default());
     let server = Server::start(&path).await;
@@ -287,8 +287,20 @@ async fn a_reload_that_removes_a_reviewer_stops_their_key_and_links() {
 
     let mut next = tree(&TestConfig::default(), &db);
     remove_reviewer(&mut next, "frank");
+    // The same reload rotates the other agent's key.
+    next["agents"][1]["api_key"] = "rotated-key".into();
     rewrite(&path, &next);
     hang_up(&server, &client, "applied", 1).await;
+
+    let intake = |key: &'static str| {
+        client
+            .post(format!("{}/v1/escalations", server.base))
+            .bearer_auth(key)
+            .json(&json!({"intent": "test.single", "summary": "Deploy", "payload": {}}))
+            .send()
+    };
+    assert_eq!(intake("other-agent-key").await.unwrap().status(), 401);
+    assert_eq!(intake("rotated-key").await.unwrap().status(), 201);
 
     assert_eq!(vote(&server, &client, &id, "frank-key").await.status(), 401);
     let r = client
