@@ -1,4 +1,7 @@
-//! Assembles the process: store, service, channels, HTTP server and workers, with graceful shutdown.
+//! Assembles the process: store, service, channels, HTTP server and workers, with graceful
+//! shutdown and config reload.
+
+pub mod reload;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -9,7 +12,7 @@ use crate::notify::email::EmailChannel;
 use crate::notify::slack::SlackChannel;
 use crate::notify::slack::api::SlackApi;
 use crate::notify::{Channel, Notifier};
-use crate::service::Service;
+use crate::service::{Live, Service, Snapshot};
 use crate::signing::links::LinkKeys;
 use crate::store::Store;
 use crate::workers;
@@ -34,8 +37,19 @@ pub fn install_crypto_provider() {
 }
 
 impl App {
-    /// Opens and migrates the database, binds the listener and wires the channels.
-    pub async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    /// Opens and migrates the database, binds the listener and wires the channels, on a
+    /// config built in-process: nothing is recorded as a `config.applied` version.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_versioned(config, None, clock).await
+    }
+
+    /// [`App::build`] on a config read from a file whose bytes hash to `sha256`: the
+    /// version is recorded in the audit chain (`config.applied`) before serving.
+    pub async fn build_versioned(
+        mut config: Config,
+        sha256: Option<String>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         install_crypto_provider();
         crate::telemetry::prometheus();
         let store = Store::open(&config.server.database)
@@ -50,9 +64,15 @@ impl App {
             // Links must name the port really bound (`--listen 127.0.0.1:0` included).
             config.server.override_listen(bound);
         }
-        let config = Arc::new(config);
+        if let Some(sha256) = &sha256 {
+            reload::record_applied(&store, sha256, "start", clock.now())
+                .await
+                .context("recording the config version")?;
+        }
+        // Everything derived from the file sits in one swappable snapshot (see `reload`).
+        let live = Live::new(Snapshot::new(config, sha256));
+        let config = live.load().config.clone();
         // Each shared piece is built once here and handed to whoever needs it.
-        let dir = Arc::new(config.directory());
         let link_keys = Arc::new(
             crate::notify::email::link_keys(&config, &store)
                 .await
@@ -72,24 +92,19 @@ impl App {
         };
         let http = callback_guard::client(false).context("building the HTTP client")?;
         let guarded = callback_guard::client(true).context("building the HTTP client")?;
-        let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(CallbackChannel::new(
-            config.clone(),
-            http,
-            guarded,
-        ))];
+        let mut channels: Vec<Arc<dyn Channel>> =
+            vec![Arc::new(CallbackChannel::new(live.clone(), http, guarded))];
         if let Some(api) = &slack_api {
             channels.push(Arc::new(SlackChannel::new(
                 api.clone(),
-                config.clone(),
-                dir.clone(),
+                live.clone(),
                 store.clone(),
             )));
         }
         if let Some(email) = &config.email {
             channels.push(Arc::new(
                 EmailChannel::new(
-                    config.clone(),
-                    dir.clone(),
+                    live.clone(),
                     email,
                     store.clone(),
                     clock.clone(),
@@ -98,7 +113,7 @@ impl App {
                 .context("setting up email")?,
             ));
         }
-        let service = Service::new(store, config, dir, clock, Notifier::new(channels), receipts);
+        let service = Service::new(store, live, clock, Notifier::new(channels), receipts);
         Ok(Self {
             service,
             slack_api,
@@ -107,6 +122,18 @@ impl App {
             shutdown: CancellationToken::new(),
             workers: true,
         })
+    }
+
+    /// What reloads this app's config from `source`; `read` is the config as last read
+    /// from it (before command-line overrides).
+    pub fn reloader(&self, source: reload::Source, read: Config) -> reload::Reloader {
+        reload::Reloader::new(
+            source,
+            read,
+            self.service.live.clone(),
+            self.service.store.clone(),
+            self.service.clock.clone(),
+        )
     }
 
     /// Tests that drive `run_once` by hand turn the background loops off.

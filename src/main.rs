@@ -5,6 +5,7 @@ mod simulate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use countersign::app::reload::{Reloader, Source};
 use countersign::config::{self, Config, ConfigError, ConfigIssue, Loaded};
 use countersign::store::{Store, audit};
 use std::net::SocketAddr;
@@ -224,9 +225,12 @@ async fn serve(
     listen: Option<SocketAddr>,
     database: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let embedded = path.is_none();
-    let loaded = match load(path.as_ref()) {
-        Ok(l) => l,
+    let source = match &path {
+        Some(p) => Source::File(p.clone()),
+        None => Source::Embedded,
+    };
+    let version = match source.read() {
+        Ok(v) => v,
         Err(e) => {
             print_issues(&e.issues);
             eprintln!(
@@ -236,35 +240,60 @@ async fn serve(
             return Ok(ExitCode::FAILURE);
         }
     };
-    for w in &loaded.warnings {
+    for w in &version.loaded.warnings {
         tracing::warn!(path = %w.path, "config: {}", w.message);
     }
-    let mut config: Config = loaded.config;
+    let read = version.loaded.config.clone();
+    let mut config: Config = version.loaded.config;
     if let Some(addr) = listen {
         config.server.override_listen(addr);
     }
     if let Some(db) = database {
         config.server.database = db;
     }
-    if embedded {
+    if path.is_none() {
         tracing::warn!(
             "running on the embedded DEMO config (loopback only, demo API keys, email written to ./mail); \
-             pass --config FILE for real use"
+             pass --config FILE for real use (SIGHUP then reloads it)"
         );
     }
+    let clock = Arc::new(countersign::clock::SystemClock);
     let app =
-        countersign::app::App::build(config, Arc::new(countersign::clock::SystemClock)).await?;
-    tracing::info!(listen = %app.local_addr(), "countersign is serving");
+        countersign::app::App::build_versioned(config, Some(version.sha256.clone()), clock).await?;
+    tracing::info!(listen = %app.local_addr(), pid = std::process::id(), sha256 = %version.sha256, "countersign is serving");
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         shutdown.cancel();
     });
+    reload_on_hangup(app.reloader(source, read));
     app.run().await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// SIGHUP re-reads the config (the embedded demo is re-applied as it is).
+#[cfg(unix)]
+fn reload_on_hangup(mut reloader: Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: config reload is off");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config");
+            reloader.reload().await;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_: Reloader) {}
 
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -91,6 +91,9 @@ pub enum AuditKind {
     ChangesRequested,
     /// The agent submitted a revision.
     Revised,
+    /// A config version started serving (at start or by a reload); data holds its SHA-256.
+    #[serde(rename = "config.applied")]
+    ConfigApplied,
 }
 
 impl AuditKind {
@@ -117,6 +120,7 @@ impl AuditKind {
             Self::ExecutionUnreported => "execution_unreported",
             Self::ChangesRequested => "changes_requested",
             Self::Revised => "revised",
+            Self::ConfigApplied => "config.applied",
         }
     }
 }

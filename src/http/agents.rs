@@ -1,11 +1,11 @@
 //! The agent surface: submit escalations (bearer or signed webhook), read them, long-poll, cancel.
 
-use super::AppState;
 use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::AppError;
 use super::error::ErrorBody;
 use super::extract::{AuthAgent, has_body, json_body, raw_body};
 use super::limits::RateLimits;
+use super::{AppState, Routed};
 use crate::config::AgentConfig;
 use crate::domain::engine::Event;
 use crate::domain::status::{StatusDocument, status_document};
@@ -28,7 +28,7 @@ pub const MAX_WAIT_SECS: u64 = 60;
 /// Idempotency keys longer than this are refused rather than stored.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new()
         .route("/v1/escalations", post(create))
         .route("/v1/webhooks/{agent_id}", post(webhook))

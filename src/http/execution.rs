@@ -2,11 +2,11 @@
 //! surface only reads the body strictly and hands it over; the engine judges it (hash,
 //! constraint checks, idempotency, `not_approved` / `already_reported`).
 
-use super::AppState;
 use super::agents::owned;
 use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
+use super::{AppState, Routed};
 use crate::domain::engine::Event;
 use crate::domain::execution::ExecutionReport;
 use crate::domain::status::{StatusDocument, status_document};
@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new().route("/v1/escalations/{id}/execution", post(report))
 }
 

@@ -4,8 +4,8 @@ use super::AppState;
 use super::error::AppError;
 use crate::config::{AgentConfig, ReviewerConfig};
 use axum::body::Bytes;
-use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 
@@ -18,10 +18,15 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The agent whose API key is in `Authorization: Bearer`.
 pub struct AuthAgent(pub AgentConfig);
 
-impl FromRequestParts<AppState> for AuthAgent {
+impl<S: Send + Sync> FromRequestParts<S> for AuthAgent
+where
+    AppState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        // The key is judged against the config version serving now.
+        let state = AppState::from_ref(state);
         let token = credential(parts, "An agent")?;
         let agent = state.service.config.agent_by_api_key(token);
         agent.cloned().map(AuthAgent).ok_or_else(invalid_key)
@@ -31,10 +36,15 @@ impl FromRequestParts<AppState> for AuthAgent {
 /// The reviewer whose API key is in `Authorization: Bearer`.
 pub struct AuthReviewer(pub ReviewerConfig);
 
-impl FromRequestParts<AppState> for AuthReviewer {
+impl<S: Send + Sync> FromRequestParts<S> for AuthReviewer
+where
+    AppState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        // The key is judged against the config version serving now.
+        let state = AppState::from_ref(state);
         let token = credential(parts, "A reviewer")?;
         let reviewer = state.service.config.reviewer_by_api_key(token);
         reviewer.cloned().map(AuthReviewer).ok_or_else(invalid_key)

@@ -1,7 +1,7 @@
 //! `GET /.well-known/jwks.json`: the public keys that verify decision receipts, without auth,
 //! so an executor can check a receipt offline.
 
-use super::AppState;
+use super::{AppState, Routed};
 use crate::signing::receipts::JwkSet;
 use axum::Json;
 use axum::Router;
@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new().route("/.well-known/jwks.json", get(jwks))
 }
 

@@ -5,10 +5,10 @@
 //! and there is nothing for CSRF to borrow. Pages load nothing from outside,
 //! forbid framing, and are never cached or sent as a referrer.
 
-use super::AppState;
 use super::error::AppError;
 use super::openapi::LinkForm;
 use super::pages::{self, Page};
+use super::{AppState, Routed};
 use crate::domain::Constraints;
 use crate::domain::conditions::{InputKind, MAX_TEXT_CONSTRAINT_LEN};
 use crate::domain::engine::{self, Event, VoteInput};
@@ -28,7 +28,7 @@ use std::collections::HashMap;
 /// Form field prefix of a typed condition's value; the condition id follows.
 const CONSTRAINT: &str = "constraint_";
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new()
         .route("/links/{token}", get(show).post(submit))
         .layer(middleware::map_response(pages::secure_headers))

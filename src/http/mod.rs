@@ -24,7 +24,7 @@ use crate::service::Service;
 use crate::signing::links::LinkKeys;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use error::AppError;
@@ -32,6 +32,8 @@ use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach: the service, and the pieces `App::build` made once.
+/// A handler's `State<AppState>` holds the config version current when it was extracted
+/// (see [`Routed`]).
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
@@ -41,9 +43,26 @@ pub struct AppState {
     pub link_keys: Arc<LinkKeys>,
 }
 
+/// The router's state: the `AppState` built at start. Handlers do not see it; they
+/// extract `State<AppState>`, which [`FromRef`] makes on the config version serving at
+/// that moment — so a request keeps one version to its end, and a reload reaches the
+/// next request without the router being rebuilt.
+#[derive(Clone)]
+pub struct Routed(AppState);
+
+impl FromRef<Routed> for AppState {
+    fn from_ref(routed: &Routed) -> AppState {
+        AppState {
+            service: routed.0.service.current(),
+            ..routed.0.clone()
+        }
+    }
+}
+
 pub fn router(state: AppState) -> Router {
+    // A body limit is a layer built once: `max_body_bytes` needs a restart.
     let limit = state.service.config.server.max_body_bytes;
-    let rate_limits = Arc::new(limits::RateLimits::new(&state.service.config));
+    let rate_limits = limits::Current::new(state.service.live.clone());
     Router::new()
         .merge(agents::router())
         .merge(execution::router())
@@ -56,11 +75,14 @@ pub fn router(state: AppState) -> Router {
         .merge(links::router())
         .merge(slack::router(&state))
         .fallback(not_found)
-        .layer(axum::Extension(rate_limits))
+        .layer(axum::middleware::from_fn_with_state(
+            rate_limits,
+            limits::Current::attach,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(span_for))
-        .with_state(state)
+        .with_state(Routed(state))
 }
 
 async fn not_found() -> AppError {

@@ -5,7 +5,7 @@
 //! enums). tests/it/openapi.rs holds the document to the real router: every route is
 //! documented and every documented path is routed.
 
-use super::AppState;
+use super::Routed;
 use super::error::{ErrorBody, ErrorCode, ErrorDetail};
 use axum::Router;
 use axum::http::header;
@@ -73,7 +73,7 @@ pub fn document() -> Document {
 static JSON: LazyLock<String> =
     LazyLock::new(|| document().to_pretty_json().unwrap_or_else(|_| "{}".into()));
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new().route("/openapi.json", get(openapi_json))
 }
 

@@ -1,9 +1,9 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
-use super::AppState;
 use super::error::{AppError, ErrorBody};
 use super::extract::bearer;
 use super::openapi::{Health, Readiness};
+use super::{AppState, Routed};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -1,10 +1,10 @@
 //! The reviewer REST API: what waits for me, and casting a vote.
 
-use super::AppState;
 use super::answers::Unavailable;
 use super::error::AppError;
 use super::error::ErrorBody;
 use super::extract::{AuthReviewer, json_body, raw_body};
+use super::{AppState, Routed};
 use crate::domain::engine::{Event, VoteInput};
 use crate::domain::request::{Context, Policy, Risk};
 use crate::domain::status::{StatusDocument, status_document};
@@ -21,7 +21,7 @@ use serde_json::Value;
 /// Enough for any dashboard page; a reviewer with more waiting has a bigger problem.
 const PENDING_LIMIT: u32 = 500;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new()
         .route("/v1/reviews/pending", get(pending))
         .route("/v1/escalations/{id}/votes", post(vote))

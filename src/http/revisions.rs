@@ -1,11 +1,11 @@
 //! The agent resubmits a request after a reviewer asked for changes (design.md §7).
 
-use super::AppState;
 use super::agents::idempotency_key;
 use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
 use super::limits::RateLimits;
+use super::{AppState, Routed};
 use crate::domain::status::{StatusDocument, status_document};
 use crate::domain::{EscalationId, EscalationRequest};
 use crate::service::Revision;
@@ -17,7 +17,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new().route("/v1/escalations/{id}/revisions", post(revise))
 }
 

@@ -1,8 +1,8 @@
 //! `POST /v1/simulate`: what the configuration would do with a request, changing nothing.
 
-use super::AppState;
 use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
+use super::{AppState, Routed};
 use crate::domain::EscalationRequest;
 use crate::domain::policy::Subject;
 use crate::domain::simulation::Simulation;
@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Routed> {
     Router::new().route("/v1/simulate", post(simulate))
 }
 

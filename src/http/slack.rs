@@ -10,10 +10,10 @@
 mod actions;
 mod form;
 
-use super::AppState;
 use super::error::{AppError, ErrorBody};
 use super::extract::raw_body;
 use super::openapi::SlackForm;
+use super::{AppState, Routed};
 use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
 use actions::{Answer, Notice, Reply};
@@ -37,17 +37,19 @@ const BUDGET: Duration = Duration::from_millis(2500);
 /// A private reply after the answer: best effort, never a reason to hold anything up.
 const NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the interaction handler needs when Slack is configured.
+/// What the interaction handler needs when Slack is configured. `service` is on the
+/// config version of the request being handled (see `interactions`).
+#[derive(Clone)]
 pub struct Slack {
     pub service: Service,
     pub api: Arc<SlackApi>,
-    verifier: SlackEventSignatureVerifier,
+    verifier: Arc<SlackEventSignatureVerifier>,
 }
 
 #[derive(Clone)]
 struct SlackState(Option<Arc<Slack>>);
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<Routed> {
     let service = &state.service;
     let slack = service.config.slack.as_ref().and_then(|cfg| {
         let api = state.slack_api.clone()?;
@@ -55,7 +57,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         Some(Arc::new(Slack {
             service: service.clone(),
             api,
-            verifier: SlackEventSignatureVerifier::new(&secret),
+            verifier: Arc::new(SlackEventSignatureVerifier::new(&secret)),
         }))
     });
     Router::new()
@@ -93,6 +95,11 @@ async fn interactions(
             "Slack is not configured on this server.",
         ));
     };
+    // The clicker, eligibility and the Slack user cache are judged on the version serving now.
+    let slack = Arc::new(Slack {
+        service: slack.service.current(),
+        ..Slack::clone(&slack)
+    });
     let body = raw_body(body)?;
     verify(&slack.verifier, &headers, &body)?;
     let event = parse(&body)?;

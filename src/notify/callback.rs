@@ -5,23 +5,25 @@ use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
 use crate::domain::status::{CallbackEvent, CallbackKind, rfc3339, status_document};
 use crate::domain::{AuditKind, ChannelKind, Effect, Escalation};
+use crate::service::Live;
 use crate::signing::webhooks;
 use crate::store::outbox::{Item, NewItem, Priority};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct CallbackChannel {
-    config: Arc<Config>,
+    /// Read at each delivery: a reload that rotates an agent's webhook key or removes the
+    /// agent applies to callbacks still queued.
+    live: Live,
     http: reqwest::Client,
     /// For URLs a request named: refuses private addresses at connect time (DNS rebinding).
     guarded: reqwest::Client,
 }
 
 impl CallbackChannel {
-    pub fn new(config: Arc<Config>, http: reqwest::Client, guarded: reqwest::Client) -> Self {
+    pub fn new(live: Live, http: reqwest::Client, guarded: reqwest::Client) -> Self {
         Self {
-            config,
+            live,
             http,
             guarded,
         }
@@ -79,12 +81,13 @@ impl Channel for CallbackChannel {
                 error: "malformed callback item".into(),
             };
         };
-        let Some(key) = self.config.agent(agent).and_then(|a| a.webhook_key()) else {
+        let config = self.live.load().config.clone();
+        let Some(key) = config.agent(agent).and_then(|a| a.webhook_key()) else {
             return Delivery::Failed {
                 error: format!("agent {agent} is no longer configured"),
             };
         };
-        let http = match self.guard(agent, url) {
+        let http = match self.guard(&config, agent, url) {
             Ok(http) => http,
             Err(error) => return Delivery::Failed { error },
         };
@@ -99,7 +102,7 @@ impl Channel for CallbackChannel {
             .body(body.to_owned())
             // The whole exchange, connect to last body byte: a receiver that accepts and
             // never answers costs one deadline, then the item waits out its backoff.
-            .timeout(self.config.delivery.timeout)
+            .timeout(config.delivery.timeout)
             .send()
             .await;
         match response {
@@ -111,7 +114,7 @@ impl Channel for CallbackChannel {
             Err(e) if e.is_timeout() => {
                 let error = format!(
                     "callback receiver did not answer within {}ms",
-                    self.config.delivery.timeout.as_millis()
+                    config.delivery.timeout.as_millis()
                 );
                 tracing::warn!(item = item.id, agent, error = %error, "callback deadline hit");
                 Delivery::Retry {
@@ -147,12 +150,9 @@ fn destination(url: &str) -> String {
 impl CallbackChannel {
     /// The client for this URL: the agent's configured `callback_url` is the operator's
     /// choice; any other (a request's) goes through the private-address guard.
-    fn guard(&self, agent: &str, url: &str) -> Result<&reqwest::Client, String> {
-        let configured = self
-            .config
-            .agent(agent)
-            .and_then(|a| a.callback_url.as_deref());
-        if configured == Some(url) || self.config.server.allow_private_callbacks {
+    fn guard(&self, config: &Config, agent: &str, url: &str) -> Result<&reqwest::Client, String> {
+        let configured = config.agent(agent).and_then(|a| a.callback_url.as_deref());
+        if configured == Some(url) || config.server.allow_private_callbacks {
             return Ok(&self.http);
         }
         match super::callback_guard::refused_literal(url) {

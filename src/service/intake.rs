@@ -248,6 +248,7 @@ impl Service {
             idempotency_key,
         };
         let mut step = engine::start(new, workflow, &self.dir, now);
+        self.stamp_config_version(&mut step);
         self.seal(&mut step)?;
         let rows = self.encode(&Write {
             step: &step,
@@ -255,5 +256,26 @@ impl Service {
             base: None,
         })?;
         Ok(Planned::Created(Box::new((step, rows))))
+    }
+}
+
+impl Service {
+    /// Records in the `created` event which config version (the SHA-256 of its
+    /// `config.applied` event) the escalation started under: its workflow is pinned in its
+    /// state, and this names the file that workflow came from.
+    fn stamp_config_version(&self, step: &mut Step) {
+        let Some(sha256) = &self.config_sha256 else {
+            return;
+        };
+        let created = step
+            .audit
+            .iter_mut()
+            .find(|r| r.kind == crate::domain::AuditKind::Created);
+        if let Some(serde_json::Value::Object(data)) = created.map(|r| &mut r.data) {
+            data.insert(
+                "config_sha256".into(),
+                serde_json::Value::String(sha256.to_string()),
+            );
+        }
     }
 }

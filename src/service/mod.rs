@@ -5,6 +5,7 @@
 
 mod apply;
 mod intake;
+mod live;
 mod revise;
 mod seal;
 mod signals;
@@ -12,6 +13,7 @@ mod write;
 
 pub use apply::{ApplyError, PreparedTicks};
 pub use intake::{Intake, IntakeError};
+pub use live::{Live, Snapshot, sha256_hex};
 pub use revise::Revision;
 pub use signals::Signals;
 pub use write::Write;
@@ -24,11 +26,19 @@ use crate::signing::receipts::ReceiptKeys;
 use crate::store::{self, Group, Store};
 use std::sync::Arc;
 
+/// A handle on the shell, holding one config version: `config`, `dir` and `config_sha256`
+/// come from the same [`Snapshot`] and stay as they are for this value's life, so a step
+/// never sees half of a reload. Long-lived holders call [`Service::current`] per request
+/// or per worker round to pick up the version serving now.
 #[derive(Clone)]
 pub struct Service {
     pub store: Store,
     pub config: Arc<Config>,
     pub dir: Arc<Directory>,
+    /// SHA-256 of the config file this handle's version was loaded from (see [`Snapshot`]).
+    pub config_sha256: Option<Arc<str>>,
+    /// Where the version serving now is kept (swapped by a reload).
+    pub live: Live,
     pub clock: Arc<dyn Clock>,
     pub notifier: Notifier,
     pub signals: Signals,
@@ -42,22 +52,35 @@ pub struct Service {
 impl Service {
     pub fn new(
         store: Store,
-        config: Arc<Config>,
-        dir: Arc<Directory>,
+        live: Live,
         clock: Arc<dyn Clock>,
         notifier: Notifier,
         receipts: Arc<ReceiptKeys>,
     ) -> Self {
+        let snap = live.load();
         Self {
             store,
-            dir,
-            config,
+            dir: snap.dir.clone(),
+            config: snap.config.clone(),
+            config_sha256: snap.sha256.as_deref().map(Arc::from),
+            live,
             clock,
             notifier,
             receipts,
             signals: Signals::new(),
             intake: Arc::new(Group::new()),
             events: Arc::new(Group::new()),
+        }
+    }
+
+    /// This handle on the config version serving now (cheap: a few `Arc` clones).
+    pub fn current(&self) -> Service {
+        let snap = self.live.load();
+        Service {
+            config: snap.config.clone(),
+            dir: snap.dir.clone(),
+            config_sha256: snap.sha256.as_deref().map(Arc::from),
+            ..self.clone()
         }
     }
 

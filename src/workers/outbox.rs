@@ -222,7 +222,9 @@ impl<'a> Deliveries<'a> {
 /// `delivery.timeout`, and one attempt makes a few (a Slack DM looks the user up, opens
 /// the conversation, then posts).
 fn attempt_deadline(service: &Service) -> Duration {
-    service.config.delivery.timeout.saturating_mul(4)
+    // The worker's handle lives as long as the process: `delivery` is read as reloaded.
+    let config = service.live.load().config.clone();
+    config.delivery.timeout.saturating_mul(4)
 }
 
 /// The lease outlasts the attempt's deadline, so a live attempt is never claimed twice.
@@ -238,7 +240,8 @@ enum Recorded {
 
 /// What a delivery result means for its item: done, again later (backoff), or given up.
 fn judge(service: &Service, item: &Item, result: Delivery, now: Time) -> Recorded {
-    let delivery = &service.config.delivery;
+    let config = service.live.load().config.clone();
+    let delivery = &config.delivery;
     let error = match result {
         Delivery::Delivered => return Recorded::Delivered,
         Delivery::Failed { error } => error,

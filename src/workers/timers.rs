@@ -21,7 +21,8 @@ pub struct Outcome {
 
 /// Applies a tick to every escalation with a timer due at `now`, a batch per transaction.
 pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
-    let result = fire(service, now).await;
+    // Each round works on the config version serving when it starts.
+    let result = fire(&service.current(), now).await;
     service.signals.set_timer_backlog(false);
     result
 }

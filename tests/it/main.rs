@@ -20,6 +20,7 @@ mod openapi;
 mod policy;
 mod query_plans;
 mod receipts;
+mod reload;
 mod reviewers;
 mod revisions;
 mod robustness;

@@ -19,6 +19,7 @@ use crate::domain::{
     AuditKind, ChannelKind, Directory, Effect, Escalation, EscalationId, NotifyReason, Opening,
     ReviewerProfile, Time,
 };
+use crate::service::Live;
 use crate::signing::links::{LinkAction, LinkClaims, LinkKeys};
 use crate::store::outbox::{Item, NewItem, Priority};
 use crate::store::{self, Store};
@@ -50,13 +51,17 @@ pub fn link_url(config: &Config, token: &str) -> String {
     format!("{}/links/{token}", config.server.public_url)
 }
 
+/// `config` and `dir` are one config version: each delivery takes the one serving then
+/// ([`EmailChannel::current`]), so a removed reviewer gets no more mail.
+#[derive(Clone)]
 pub struct EmailChannel {
     config: Arc<Config>,
     dir: Arc<Directory>,
+    live: Live,
     store: Store,
     clock: Arc<dyn Clock>,
     keys: Arc<LinkKeys>,
-    transport: Transport,
+    transport: Arc<Transport>,
     from: Mailbox,
     domain: String,
     send_outcome: bool,
@@ -64,28 +69,39 @@ pub struct EmailChannel {
 
 impl EmailChannel {
     pub fn new(
-        config: Arc<Config>,
-        dir: Arc<Directory>,
+        live: Live,
         email: &EmailConfig,
         store: Store,
         clock: Arc<dyn Clock>,
         keys: Arc<LinkKeys>,
     ) -> anyhow::Result<Self> {
-        let transport = Transport::from_config(email, config.delivery.timeout)?;
+        let snap = live.load();
+        let transport = Transport::from_config(email, snap.config.delivery.timeout)?;
         let from = Mailbox::from_str(&email.from)
             .map_err(|_| anyhow::anyhow!("email.from is not a mailbox"))?;
         tracing::info!(transport = %transport.describe(), "email channel on");
         Ok(Self {
-            dir,
+            dir: snap.dir.clone(),
             domain: message::domain_of(&from),
             send_outcome: email.send_outcome,
-            config,
+            config: snap.config.clone(),
+            live,
             store,
             clock,
             keys,
-            transport,
+            transport: Arc::new(transport),
             from,
         })
+    }
+
+    /// This channel on the config version serving now.
+    fn current(&self) -> Self {
+        let snap = self.live.load();
+        Self {
+            config: snap.config.clone(),
+            dir: snap.dir.clone(),
+            ..self.clone()
+        }
     }
 
     fn item(&self, esc: &Escalation, intent: Intent) -> NewItem {
@@ -373,6 +389,23 @@ impl Channel for EmailChannel {
     }
 
     async fn deliver(&self, item: &Item) -> Delivery {
+        self.current().deliver_now(item).await
+    }
+
+    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
+        (AuditKind::EmailSent, AuditKind::EmailFailed)
+    }
+}
+
+fn retry(error: String) -> Delivery {
+    Delivery::Retry {
+        error,
+        retry_after: None,
+    }
+}
+
+impl EmailChannel {
+    async fn deliver_now(&self, item: &Item) -> Delivery {
         let Ok(intent) = serde_json::from_value::<Intent>(item.payload.clone()) else {
             return Delivery::Failed {
                 error: "malformed email item".into(),
@@ -398,16 +431,5 @@ impl Channel for EmailChannel {
             Err(e) if e.permanent => Delivery::Failed { error: e.message },
             Err(e) => retry(e.message),
         }
-    }
-
-    fn audit_kinds(&self) -> (AuditKind, AuditKind) {
-        (AuditKind::EmailSent, AuditKind::EmailFailed)
-    }
-}
-
-fn retry(error: String) -> Delivery {
-    Delivery::Retry {
-        error,
-        retry_after: None,
     }
 }

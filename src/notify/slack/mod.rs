@@ -20,26 +20,43 @@ pub mod revision;
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
 use crate::domain::{AuditKind, ChannelKind, Directory, Effect, Escalation, NotifyReason};
+use crate::service::Live;
 use crate::store::Store;
 use crate::store::outbox::{Item, NewItem, Priority};
 use api::SlackApi;
 use refs::{Op, Target};
 use std::sync::Arc;
 
+/// `config` and `dir` are one config version: each delivery takes the one serving then
+/// ([`SlackChannel::current`]), so a removed reviewer gets no more posts.
+#[derive(Clone)]
 pub struct SlackChannel {
     api: Arc<SlackApi>,
     config: Arc<Config>,
     dir: Arc<Directory>,
+    live: Live,
     store: Store,
 }
 
 impl SlackChannel {
-    pub fn new(api: Arc<SlackApi>, config: Arc<Config>, dir: Arc<Directory>, store: Store) -> Self {
+    pub fn new(api: Arc<SlackApi>, live: Live, store: Store) -> Self {
+        let snap = live.load();
         Self {
             api,
-            dir,
-            config,
+            dir: snap.dir.clone(),
+            config: snap.config.clone(),
+            live,
             store,
+        }
+    }
+
+    /// This channel on the config version serving now.
+    fn current(&self) -> Self {
+        let snap = self.live.load();
+        Self {
+            config: snap.config.clone(),
+            dir: snap.dir.clone(),
+            ..self.clone()
         }
     }
 }
@@ -119,8 +136,8 @@ impl Channel for SlackChannel {
                 round,
                 reason,
                 to,
-            } => self.post(item, stage, round, reason, to).await,
-            Op::Sync => self.sync(item).await,
+            } => self.current().post(item, stage, round, reason, to).await,
+            Op::Sync => self.current().sync(item).await,
         };
         match result {
             Ok(()) => Delivery::Delivered,
