@@ -15,6 +15,7 @@ mod reference;
 mod resolve;
 mod secret;
 mod select;
+mod templates;
 mod validate;
 
 #[cfg(test)]

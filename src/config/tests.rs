@@ -691,3 +691,6 @@ fn callback_hosts_and_rate_limits_are_checked_with_paths() {
 
 /// Typed conditions: each rule of `workflows[].conditions[]` with its YAML path.
 mod conditions;
+
+/// Templates and automatic decisions (design.md §9).
+mod policy;
