@@ -149,3 +149,9 @@ fn policy_deciders_round_trip_beside_agents_and_reviewers() {
     let back: Vec<Decider> = serde_json::from_value(text).unwrap();
     assert_eq!(back, all);
 }
+
+#[test]
+fn nobody_is_eligible_on_an_escalation_without_stages() {
+    let esc = start(auto(AutoDecision::Approve)).escalation;
+    assert!(super::eligibility::eligible(&esc, &directory()).is_empty());
+}
