@@ -273,3 +273,11 @@ fn auto_approve_on_everything_warns_that_it_fails_open() {
         assert!(warnings(&yaml).is_empty(), "{quiet}");
     }
 }
+
+#[test]
+fn reviewer_ids_may_not_look_like_agents_or_policies() {
+    let yaml = base_with("- {id: bob,", "- {id: \"policy:bob\",");
+    has_error(&yaml, "reviewers[1].id", "may not begin with `policy:`");
+    let yaml = base_with("- {id: bob,", "- {id: \"agent:bob\",");
+    has_error(&yaml, "reviewers[1].id", "may not begin with `agent:`");
+}
