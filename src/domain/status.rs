@@ -115,7 +115,8 @@ pub struct DecisionDocument {
     pub reason: Option<String>,
     /// The union of every approver's conditions, in the order first given.
     pub conditions: Vec<String>,
-    /// Reviewer ids, `agent:<id>` for a cancelling agent; empty for a timeout.
+    /// Reviewer ids, `agent:<id>` for a cancelling agent, `policy:<workflow id>` for a
+    /// workflow that decides automatically; empty for a timeout.
     #[schema(value_type = Vec<String>)]
     pub decided_by: Vec<Decider>,
     /// The approvers' constraint values merged, the strictest winning for `lte`/`gte`.
