@@ -1,6 +1,7 @@
-//! The `countersign` command: serve | check-config | migrate | audit verify | receipt verify.
+//! The `countersign` command: serve | check-config | simulate | migrate | audit verify | receipt verify.
 
 mod receipt_verify;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,20 @@ enum Command {
         /// Print the embedded, fully commented demo config (a starting point for your own) and exit.
         #[arg(long)]
         print_example: bool,
+    },
+    /// Show what the config would do with a request (the intake body as JSON): which workflow
+    /// matches and why earlier ones do not, who may approve each stage, the timeline, the
+    /// channels. Changes nothing.
+    Simulate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The agent sending it; needed when the config has more than one.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print the JSON `POST /v1/simulate` answers.
+        #[arg(long)]
+        json: bool,
+        request: PathBuf,
     },
     /// Create or upgrade the database schema.
     Migrate {
@@ -126,6 +141,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config, .. } => Ok(check_config(config)),
+        Command::Simulate {
+            config,
+            agent,
+            json,
+            request,
+        } => {
+            let config = load(config.as_ref())?.config;
+            simulate::run(&config, agent.as_deref(), &request, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate { config, database } => {
             let store = open(config, database).await?;
             store.migrate().await.context("migrating")?;

@@ -91,10 +91,11 @@ fn make(
             plan.deadline.map(spread)
         },
     );
-    let request = EscalationRequest::parse(body, plan.now).expect("valid request");
+    let request = EscalationRequest::parse(body.clone(), plan.now).expect("valid request");
+    let subject = countersign::domain::policy::Subject::of(&agent.id, &request, &body);
     let workflow = service
         .config
-        .select_workflow(&agent.id, &request.intent, request.risk_score())
+        .select_workflow(&subject)
         .cloned()
         .expect("a workflow matches");
     let new = NewEscalation {

@@ -15,8 +15,10 @@ mod reference;
 mod resolve;
 mod secret;
 mod select;
+mod simulate;
 mod templates;
 mod validate;
+mod when;
 
 #[cfg(test)]
 mod tests;
@@ -33,3 +35,4 @@ pub use model::{
 };
 pub use secret::Secret;
 pub use select::glob_match;
+pub use when::WhenList;

@@ -404,6 +404,8 @@ pub struct MatchConfig {
     pub intents: Vec<String>,
     pub risk: Option<RiskRange>,
     pub agents: Option<Vec<AgentId>>,
+    /// Conditions on the request body, all of which must hold (design.md §9).
+    pub when: super::when::WhenList,
 }
 
 impl Default for MatchConfig {
@@ -412,6 +414,7 @@ impl Default for MatchConfig {
             intents: vec!["*".to_owned()],
             risk: None,
             agents: None,
+            when: Default::default(),
         }
     }
 }

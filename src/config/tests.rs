@@ -637,8 +637,15 @@ workflows:
 fn workflow_selection() {
     let c = load(SELECTION).unwrap_or_else(|e| panic!("{e}")).config;
     let pick = |agent: &str, intent: &str, risk: Option<u8>| {
-        c.select_workflow(&AgentId::from(agent), intent, risk)
-            .map(|w| w.id.as_str())
+        let agent = AgentId::from(agent);
+        let body = serde_json::json!({});
+        let subject = crate::domain::policy::Subject {
+            agent: &agent,
+            intent,
+            risk_score: risk,
+            body: &body,
+        };
+        c.select_workflow(&subject).map(|w| w.id.as_str())
     };
     // First match in file order wins, even when a later one also fits.
     assert_eq!(pick("ops", "deploy.production", Some(10)), Some("ops-only"));
@@ -703,3 +710,31 @@ mod conditions;
 
 /// Templates and automatic decisions (design.md §9).
 mod policy;
+
+#[test]
+fn when_conditions_are_checked_with_their_yaml_paths() {
+    let yaml = base_with(
+        "    channels: [email]\n",
+        "    channels: [email]\n    match:\n      when:\n        - {path: /payload/amount, gt: '100'}\n        - {path: payload/amount, gt: 1}\n        - {path: /a, between: 1}\n        - {path: /a}\n        - {path: /a, gt: 1, lt: 2}\n        - {path: /a, in: x}\n        - {path: /a, glob: 1}\n        - {path: /a, exists: 1}\n",
+    );
+    let paths: Vec<String> = errors(&yaml).into_iter().map(|e| e.path).collect();
+    let at = |s: &str| format!("workflows[0].match.when{s}");
+    assert_eq!(
+        paths,
+        [
+            at("[0].gt"),
+            at("[1].path"),
+            at("[2].between"),
+            at("[3]"),
+            at("[4].lt"),
+            at("[5].in"),
+            at("[6].glob"),
+            at("[7].exists"),
+        ]
+    );
+    let fine = base_with(
+        "    channels: [email]\n",
+        "    channels: [email]\n    match:\n      when: [{path: /payload/amount, gt: 100}]\n",
+    );
+    assert!(load(&fine).is_ok());
+}

@@ -129,6 +129,36 @@ pub struct DecisionDocument {
     pub receipt: Option<String>,
 }
 
+/// The body of every callback to the agent (design.md §3, §7): what happened, when the
+/// message was made, and the status document as it stood.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallbackEvent {
+    #[serde(rename = "type")]
+    pub kind: CallbackKind,
+    /// When the event happened (RFC 3339); retries resend the same body.
+    pub timestamp: String,
+    pub data: StatusDocument,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum CallbackKind {
+    /// The escalation is decided (approved, denied, expired, cancelled).
+    #[serde(rename = "escalation.decided")]
+    Decided,
+    /// A reviewer asked for changes; the agent may revise.
+    #[serde(rename = "escalation.changes_requested")]
+    ChangesRequested,
+}
+
+impl CallbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decided => "escalation.decided",
+            Self::ChangesRequested => "escalation.changes_requested",
+        }
+    }
+}
+
 /// One entry of `revisions` (design.md §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevisionDocument {

@@ -110,7 +110,7 @@ impl Default for SeparationOfDuties {
 }
 
 /// A workflow's `auto:` decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AutoDecision {
     Approve,

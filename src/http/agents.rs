@@ -1,6 +1,7 @@
 //! The agent surface: submit escalations (bearer or signed webhook), read them, long-poll, cancel.
 
 use super::AppState;
+use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::AppError;
 use super::error::ErrorBody;
 use super::extract::{AuthAgent, has_body, json_body, raw_body};
@@ -51,13 +52,12 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 201, description = "Created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
         (status = 200, description = "A repeat of an idempotency key: the escalation it created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
-        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
+        AgentUnauthorized,
         (status = 400, description = "`malformed`: not JSON, a duplicate key, or a bad idempotency key.", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        JsonBodyRefused,
         (status = 422, description = "`validation` (the message names the field; unknown top-level fields too) or `no_workflow` (nothing governs this action, so it may not proceed).", body = ErrorBody),
         (status = 429, description = "`rate_limited`: over the agent's `rate_limit` (per second or `max_pending`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn create(
@@ -95,11 +95,10 @@ async fn create(
         (status = 200, description = "A repeat of a `webhook-id`: the escalation it created.", body = StatusDocument, headers(("Location" = String, description = "`/v1/escalations/{id}`"))),
         (status = 401, description = "`unauthorized`: unknown agent, missing headers, or a signature or timestamp that does not verify.", body = ErrorBody),
         (status = 400, description = "`malformed`: not JSON, a duplicate key, or a bad idempotency key.", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        JsonBodyRefused,
         (status = 422, description = "`validation` (the message names the field; unknown top-level fields too) or `no_workflow` (nothing governs this action, so it may not proceed).", body = ErrorBody),
         (status = 429, description = "`rate_limited`: over the agent's `rate_limit` (per second or `max_pending`).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn webhook(
@@ -157,8 +156,8 @@ async fn submit(
 ) -> Result<Response, AppError> {
     limits.check(agent)?;
     let value = json_body(headers, body)?;
-    let request = EscalationRequest::parse(value, state.service.now())?;
-    let (status, esc) = match state.service.submit(agent, request, key).await? {
+    let request = EscalationRequest::parse(value.clone(), state.service.now())?;
+    let (status, esc) = match state.service.submit(agent, request, &value, key).await? {
         Intake::Created(esc) => (StatusCode::CREATED, esc),
         Intake::Existing(esc) => (StatusCode::OK, esc),
     };
@@ -196,9 +195,9 @@ pub(super) async fn owned(
     responses(
         (status = 200, description = "The status document.", body = StatusDocument),
         (status = 400, description = "`malformed`: `wait` is not a whole number.", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        AgentUnauthorized,
+        UnknownEscalation,
+        Unavailable,
     ),
 )]
 async fn read(
@@ -258,13 +257,12 @@ struct CancelBody {
     responses(
         (status = 200, description = "Cancelled: the status document.", body = StatusDocument),
         (status = 400, description = "`malformed`: a body that is not JSON.", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
+        AgentUnauthorized,
+        UnknownEscalation,
         (status = 409, description = "`already_decided`.", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        JsonBodyRefused,
         (status = 422, description = "`validation`: an unknown field in the body.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn cancel(

@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::agents::owned;
+use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
 use crate::domain::engine::Event;
@@ -35,13 +36,12 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "Recorded (or the same report again): the status document with `execution`.", body = StatusDocument),
         (status = 400, description = "`malformed`: not JSON, or a duplicate key.", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
+        AgentUnauthorized,
+        UnknownEscalation,
         (status = 409, description = "`not_approved` (pending, denied, expired or cancelled) or `already_reported` (a different report came first).", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        JsonBodyRefused,
         (status = 422, description = "`validation`: an unknown field, a wrong type, `status` other than `succeeded` / `failed`, a malformed `payload_sha256` or one that is not the given payload's, neither `payload` nor `payload_sha256`.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn report(

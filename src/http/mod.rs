@@ -2,6 +2,7 @@
 //! document), sharing one error type.
 
 pub mod agents;
+mod answers;
 pub mod error;
 pub mod execution;
 pub mod extract;
@@ -14,8 +15,9 @@ pub mod pages;
 pub mod reviewers;
 pub mod revisions;
 pub mod serve;
+pub mod simulate;
 pub mod slack;
-mod strict_json;
+pub mod strict_json;
 
 use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(execution::router())
         .merge(revisions::router())
+        .merge(simulate::router())
         .merge(reviewers::router())
         .merge(ops::router())
         .merge(openapi::router())

@@ -17,7 +17,9 @@ use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 pub use super::reviewers::{ReviewDocument, ReviewRequest};
-pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument, VoteDocument};
+pub use crate::domain::status::{
+    CallbackEvent, CallbackKind, DecisionDocument, StageDocument, StatusDocument, VoteDocument,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +39,7 @@ pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument,
         super::agents::cancel,
         super::execution::report,
         super::revisions::revise,
+        super::simulate::simulate,
         super::reviewers::pending,
         super::reviewers::vote,
         super::slack::interactions,
@@ -48,15 +51,16 @@ pub use crate::domain::status::{DecisionDocument, StageDocument, StatusDocument,
         super::jwks::jwks,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode, LinkForm, SlackForm)),
-    modifiers(&Security, &ClosedIntake),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, LinkForm, SlackForm, CallbackEvent)),
+    modifiers(&Security, &ClosedIntake, &Callbacks),
     tags(
-        (name = "agents", description = "Submit escalations, read decisions, cancel, report executions."),
+        (name = "agents", description = "Submit escalations, read decisions, cancel, report executions, simulate."),
         (name = "reviewers", description = "What waits for a reviewer, and voting."),
         (name = "slack", description = "Slack's interactivity request URL (manifest.yml)."),
         (name = "email links", description = "Signed links from review emails: a GET shows, only the POST votes."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
         (name = "receipts", description = "The public keys that verify decision receipts."),
+        (name = "callbacks", description = "What countersign sends to agents (the `webhooks` of this document)."),
     )
 )]
 struct ApiDoc;
@@ -110,6 +114,85 @@ impl Modify for Security {
         components.add_security_scheme(
             "metrics_token",
             bearer("`server.metrics_token`, required only when it is set."),
+        );
+    }
+}
+
+/// The callbacks countersign sends to agents, as OpenAPI 3.1 `webhooks`: the body is a
+/// [`CallbackEvent`], signed per Standard Webhooks with the agent's `webhook_secret`,
+/// retried with backoff until a 2xx, one `webhook-id` per event.
+struct Callbacks;
+
+impl Modify for Callbacks {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::{
+            ContentBuilder, HttpMethod, PathItem, PathsBuilder, Ref, Required, ResponseBuilder,
+        };
+        let header = |name: &str, what: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some(what))
+                .schema(Some(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String),
+                ))
+                .build()
+        };
+        let event = |summary: &str, kind: CallbackKind| {
+            let body = RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("CallbackEvent")))
+                        .build(),
+                )
+                .build();
+            let operation = OperationBuilder::new()
+                .summary(Some(summary))
+                .description(Some(format!(
+                    "`POST` to the escalation's `callback_url` (or the agent's), body `type` \
+                     `{}`. Verify the Standard Webhooks signature with the agent's \
+                     `webhook_secret` before trusting it; a retry repeats the same \
+                     `webhook-id` and body.",
+                    kind.as_str()
+                )))
+                .tag("callbacks")
+                .parameter(header(
+                    "webhook-id",
+                    "One per event, the same on every retry.",
+                ))
+                .parameter(header("webhook-timestamp", "Unix seconds of this attempt."))
+                .parameter(header(
+                    "webhook-signature",
+                    "`v1,<base64 HMAC-SHA256>` over `id.timestamp.body`.",
+                ))
+                .request_body(Some(body))
+                .response(
+                    "2XX",
+                    ResponseBuilder::new()
+                        .description("Received; any other answer is retried with backoff."),
+                );
+            PathItem::new(HttpMethod::Post, operation)
+        };
+        doc.webhooks = Some(
+            PathsBuilder::new()
+                .path(
+                    CallbackKind::Decided.as_str(),
+                    event("The escalation is decided.", CallbackKind::Decided),
+                )
+                .path(
+                    CallbackKind::ChangesRequested.as_str(),
+                    event(
+                        "A reviewer asked for changes; revise with POST /v1/escalations/{id}/revisions.",
+                        CallbackKind::ChangesRequested,
+                    ),
+                )
+                .build(),
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The reviewer REST API: what waits for me, and casting a vote.
 
 use super::AppState;
+use super::answers::Unavailable;
 use super::error::AppError;
 use super::error::ErrorBody;
 use super::extract::{AuthReviewer, json_body, raw_body};
@@ -200,7 +201,7 @@ struct VoteBody {
         (status = 413, description = "`payload_too_large`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorBody),
         (status = 422, description = "`validation`: an unknown decision or field, a deny without a comment, or a constraint the workflow does not declare or of another type.", body = ErrorBody),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn vote(

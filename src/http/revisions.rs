@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::agents::idempotency_key;
+use super::answers::{AgentUnauthorized, JsonBodyRefused, Unavailable, UnknownEscalation};
 use super::error::{AppError, ErrorBody};
 use super::extract::{AuthAgent, json_body, raw_body};
 use super::limits::RateLimits;
@@ -40,14 +41,13 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "Revised (or a repeat of an idempotency key): the status document.", body = StatusDocument),
         (status = 400, description = "`malformed`: not JSON, a duplicate key, or a bad idempotency key.", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: the agent key is missing or not valid.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such escalation, or another agent's.", body = ErrorBody),
+        AgentUnauthorized,
+        UnknownEscalation,
         (status = 409, description = "`changes_not_requested` (nobody asked for changes), `revisions_exhausted` (past the workflow's `max_revisions`) or `already_decided`.", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a body without `Content-Type: application/json`.", body = ErrorBody),
+        JsonBodyRefused,
         (status = 422, description = "`validation`: the message names the field; unknown top-level fields too.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: over the agent's per-second `rate_limit`.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "`unavailable`: storage cannot commit now; nothing was changed.", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
     ),
 )]
 async fn revise(
@@ -71,13 +71,14 @@ async fn revise(
         _ => return Err(AppError::not_found()),
     }
     // The same parsing and rules as intake (src/http/agents.rs `submit`).
-    let request = EscalationRequest::parse(json_body(&headers, &body)?, state.service.now())?;
+    let body = json_body(&headers, &body)?;
+    let request = EscalationRequest::parse(body.clone(), state.service.now())?;
     if let Some(url) = &request.callback_url {
         state.service.check_callback(&agent, url).await?;
     }
     let esc = match state
         .service
-        .revise(&agent.id, &id, request, key.as_deref())
+        .revise(&agent.id, &id, request, &body, key.as_deref())
         .await?
     {
         Revision::New(esc) | Revision::Repeat(esc) => esc,

@@ -3,7 +3,7 @@
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
-use crate::domain::status::{rfc3339, status_document};
+use crate::domain::status::{CallbackEvent, CallbackKind, rfc3339, status_document};
 use crate::domain::{AuditKind, ChannelKind, Effect, Escalation};
 use crate::signing::webhooks;
 use crate::store::outbox::{Item, NewItem, Priority};
@@ -37,9 +37,9 @@ impl Channel for CallbackChannel {
     fn plan(&self, esc: &Escalation, effects: &[Effect], ctx: &PlanContext<'_>) -> Vec<NewItem> {
         // A step either decides or asks for changes, never both; each is its own message.
         let kind = if effects.contains(&Effect::Decided) {
-            "escalation.decided"
+            CallbackKind::Decided
         } else if effects.contains(&Effect::ChangesRequested) {
-            "escalation.changes_requested"
+            CallbackKind::ChangesRequested
         } else {
             return Vec::new();
         };
@@ -52,17 +52,18 @@ impl Channel for CallbackChannel {
             return Vec::new();
         };
         // The body is fixed now, so every retry sends the same bytes under the same webhook-id.
-        let body = json!({
-            "type": kind,
-            "timestamp": rfc3339(ctx.now),
-            "data": status_document(esc, ctx.dir),
-        });
+        let body = CallbackEvent {
+            kind,
+            timestamp: rfc3339(ctx.now),
+            data: status_document(esc, ctx.dir),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         vec![NewItem {
             channel: self.kind(),
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             ordering_key: format!("callback:{}", esc.id),
             destination: destination(&url),
-            payload: json!({"url": url, "agent": esc.agent_id, "body": body.to_string()}),
+            payload: json!({"url": url, "agent": esc.agent_id, "body": body}),
             message_id: message_id(),
             priority: Priority::Decision,
         }]

@@ -6,6 +6,7 @@ use super::{Service, Write};
 use crate::config::{AgentConfig, RateLimitConfig};
 use crate::domain::callback_target::{self, Verdict};
 use crate::domain::engine::{self, NewEscalation};
+use crate::domain::policy::Subject;
 use crate::domain::{
     AgentId, Escalation, EscalationId, EscalationRequest, Step, Time, ValidationError,
 };
@@ -22,7 +23,9 @@ pub enum Intake {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("no workflow matches intent {intent} at risk {risk}")]
+    #[error(
+        "no workflow matches intent {intent} at risk {risk} with this body (see POST /v1/simulate)"
+    )]
     NoWorkflow { intent: String, risk: String },
     /// A field the edge could not judge alone (a callback_url that resolves privately).
     #[error("{0}")]
@@ -59,10 +62,12 @@ enum Planned {
 }
 
 impl Service {
+    /// `body` is the request as the agent sent it: workflows' `match.when` read it.
     pub async fn submit(
         &self,
         agent: &AgentConfig,
         request: EscalationRequest,
+        body: &serde_json::Value,
         idempotency_key: Option<String>,
     ) -> Result<Intake, IntakeError> {
         if let Some(url) = &request.callback_url {
@@ -70,7 +75,7 @@ impl Service {
         }
         // The engine's opening step and its encoded rows are worked out here, on the
         // request's own task, so the group's leader only checks keys and writes.
-        let plan = self.plan(agent, request, idempotency_key.clone(), self.now())?;
+        let plan = self.plan(agent, request, body, idempotency_key.clone(), self.now())?;
         let make = |reply| Job {
             agent: agent.id.clone(),
             key: idempotency_key,
@@ -229,13 +234,12 @@ impl Service {
         &self,
         agent: &AgentConfig,
         request: EscalationRequest,
+        body: &serde_json::Value,
         idempotency_key: Option<String>,
         now: Time,
     ) -> Result<Planned, StoreError> {
-        let workflow = self
-            .config
-            .select_workflow(&agent.id, &request.intent, request.risk_score())
-            .cloned();
+        let subject = Subject::of(&agent.id, &request, body);
+        let workflow = self.config.select_workflow(&subject).cloned();
         let Some(workflow) = workflow else {
             return Ok(Planned::NoWorkflow {
                 risk: request

@@ -97,8 +97,9 @@ impl Service {
     }
 }
 
-/// `countersign_executions_total{result}`: once per label a recorded execution has, so a
-/// report that both mismatches and violates counts as `mismatched` and as `violated`.
+/// `countersign_executions_total{result}`: every report counts as `reported`, and also as
+/// `mismatched` and/or `violated` when it is one; an approval with no report by the
+/// receipt's `exp` counts as `unreported`.
 fn count_execution(esc: &Escalation) {
     let Some(done) = &esc.execution else {
         return;
@@ -106,8 +107,8 @@ fn count_execution(esc: &Escalation) {
     let mut results = Vec::new();
     if done.status == crate::domain::ExecutionStatus::Unreported {
         results.push("unreported");
-    } else if !done.is_problem() {
-        results.push("matched");
+    } else {
+        results.push("reported");
     }
     if done.matches == Some(false) {
         results.push("mismatched");

@@ -3,6 +3,7 @@
 
 use super::{Service, Write};
 use crate::domain::engine::{self, Event};
+use crate::domain::policy::Subject;
 use crate::domain::{
     AgentId, Escalation, EscalationId, EscalationRequest, EscalationStatus, Refusal,
 };
@@ -25,6 +26,7 @@ impl Service {
         agent: &AgentId,
         id: &EscalationId,
         request: EscalationRequest,
+        body: &serde_json::Value,
         key: Option<&str>,
     ) -> Result<Revision, ApplyError> {
         let mut tx = self.store.begin().await?;
@@ -42,7 +44,7 @@ impl Service {
         // Only a revision the engine would take is judged on its body; otherwise the
         // engine's own refusal (409) says why not.
         if esc.status == EscalationStatus::ChangesRequested {
-            self.fits_pinned(&esc, &request)
+            self.fits_pinned(&esc, &request, body)
                 .map_err(ApplyError::Refused)?;
         }
         let now = self.now();
@@ -68,31 +70,59 @@ impl Service {
     }
 
     /// A revision is judged under the workflow the escalation started with (design.md §7),
-    /// so it may not turn into another action (its intent), nor into a riskier one that
-    /// the configuration sends to another workflow: it would be reviewed more lightly than
-    /// the rules say. A lower score stays on the pinned workflow, never a lighter one.
-    fn fits_pinned(&self, esc: &Escalation, request: &EscalationRequest) -> Result<(), Refusal> {
+    /// so it may not turn into another action (its intent), nor into one that the
+    /// configuration sends to another workflow — by its risk score or by anything a
+    /// `match.when` reads in its body: it would be reviewed more lightly than the rules say.
+    /// A lower score alone stays on the pinned workflow, never a lighter one.
+    fn fits_pinned(
+        &self,
+        esc: &Escalation,
+        request: &EscalationRequest,
+        body: &serde_json::Value,
+    ) -> Result<(), Refusal> {
         if !request.intent.eq_ignore_ascii_case(&esc.request.intent) {
             return Err(Refusal::Invalid(format!(
                 "intent: a revision keeps the escalation's intent ({}); submit another action as a new escalation.",
                 esc.request.intent
             )));
         }
-        // No score counts as the highest, as at intake.
-        let score = |r: &EscalationRequest| r.risk_score().unwrap_or(100);
-        if score(request) <= score(&esc.request) {
+        let pinned = |score: Option<u8>, body: &serde_json::Value| {
+            let subject = Subject {
+                agent: &esc.agent_id,
+                intent: &request.intent,
+                risk_score: score,
+                body,
+            };
+            self.config
+                .select_workflow(&subject)
+                .is_some_and(|w| w.id == esc.workflow.id)
+        };
+        if pinned(request.risk_score(), body) {
             return Ok(());
         }
-        let selected =
-            self.config
-                .select_workflow(&esc.agent_id, &request.intent, request.risk_score());
-        match selected {
-            Some(w) if w.id == esc.workflow.id => Ok(()),
-            _ => Err(Refusal::Invalid(format!(
+        // No score counts as the highest, as at intake.
+        let score = |r: &EscalationRequest| r.risk_score().unwrap_or(100);
+        if score(request) < score(&esc.request) {
+            // Judged at the earlier score (in the body too, for a `when` on /risk/score):
+            // if only the lower score moved it, it stays pinned.
+            let mut earlier = body.clone();
+            if let Some(risk) = earlier.get_mut("risk").and_then(|r| r.as_object_mut()) {
+                risk.insert("score".into(), score(&esc.request).into());
+            }
+            if pinned(esc.request.risk_score(), &earlier) {
+                return Ok(());
+            }
+        }
+        if score(request) > score(&esc.request) {
+            return Err(Refusal::Invalid(format!(
                 "risk: at score {} this action is governed by another workflow than this escalation's ({}); submit it as a new escalation.",
                 score(request),
                 esc.workflow.id
-            ))),
+            )));
         }
+        Err(Refusal::Invalid(format!(
+            "match: what the workflows' `match.when` read in this revision sends it to another workflow than this escalation's ({}); submit it as a new escalation.",
+            esc.workflow.id
+        )))
     }
 }

@@ -3,7 +3,7 @@
 //! changes nothing.
 
 use crate::support::browser::Browser;
-use crate::support::fake_slack::{self, FakeSlack, dm_channel, form_body, sign};
+use crate::support::fake_slack::{self, FakeSlack, dm_channel};
 use crate::support::smtp::SmtpServer;
 use crate::support::{Options, TestApp, TestConfig, assert_error};
 use reqwest::StatusCode;
@@ -165,21 +165,6 @@ async fn undeclared_or_mistyped_constraints_are_422_and_change_nothing() {
     assert_eq!(app.status(&id).await["status"], "pending");
 }
 
-/// A signed interaction posted as Slack posts it.
-async fn interact(app: &TestApp, payload: &Value) -> reqwest::Response {
-    let body = form_body(payload);
-    let ts = chrono::Utc::now().timestamp();
-    app.client
-        .post(app.url("/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", sign(ts, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("request")
-}
-
 #[tokio::test]
 async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
     let slack = FakeSlack::start().await;
@@ -198,7 +183,7 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
         "approve_conditions",
         &slack.response_url(),
     );
-    assert_eq!(interact(&app, &click).await.status(), StatusCode::OK);
+    assert_eq!(app.interact(&click).await.status(), StatusCode::OK);
     let view = slack.views().pop().expect("conditions modal");
     let blocks = view["blocks"].as_array().unwrap();
     let input = |block_id: &str| {
@@ -222,7 +207,9 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
         "constraint_max_amount": {"value": {"type": "number_input", "value": "18k"}},
         "constraint_region": {"value": {"type": "plain_text_input", "value": "eu-west-1"}},
     });
-    let r = interact(&app, &fake_slack::submit("carol", &view, values)).await;
+    let r = app
+        .interact(&fake_slack::submit("carol", &view, values))
+        .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["response_action"], "errors", "{body}");
     assert_eq!(
@@ -238,7 +225,9 @@ async fn the_slack_modal_offers_typed_inputs_and_reads_them_back() {
         "constraint_region": {"value": {"type": "plain_text_input", "value": "<!here> eu-west-1"}},
         "constraint_ticket": {"value": {"type": "plain_text_input", "value": null}},
     });
-    let r = interact(&app, &fake_slack::submit("carol", &view, values)).await;
+    let r = app
+        .interact(&fake_slack::submit("carol", &view, values))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().is_empty(), "the modal closes");
     let vote = &app.status(&id).await["stages"][0]["votes"][0];
@@ -287,13 +276,15 @@ async fn the_engine_refusal_of_a_slack_value_shows_in_the_modal() {
     app.deliver_all().await;
     let message = slack.message_in(&dm_channel("bob"));
     let click = fake_slack::click("bob", &message, "approve_conditions", &slack.response_url());
-    interact(&app, &click).await;
+    app.interact(&click).await;
     let view = slack.views().pop().expect("conditions modal");
     let long = "x".repeat(600);
     let values = json!({
         "constraint_ticket": {"value": {"type": "plain_text_input", "value": long}},
     });
-    let r = interact(&app, &fake_slack::submit("bob", &view, values)).await;
+    let r = app
+        .interact(&fake_slack::submit("bob", &view, values))
+        .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["response_action"], "errors", "{body}");
     assert!(

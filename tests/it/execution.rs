@@ -130,8 +130,8 @@ async fn a_report_of_the_approved_payload_matches_and_is_audited_once() {
         kinds.iter().filter(|k| *k == "execution_reported").count(),
         1
     );
-    let matched = "countersign_executions_total{result=\"matched\"}";
-    assert!(metrics(&app).await.contains(matched));
+    let reported = "countersign_executions_total{result=\"reported\"}";
+    assert!(metrics(&app).await.contains(reported));
 
     // The same report again: 200, nothing new.
     let again = ok(report(&app, &id, body).await).await;
@@ -198,7 +198,7 @@ async fn a_different_payload_mismatches_and_lists_each_violation() {
 
     // Counted once per label it has, after the commit.
     let metrics = metrics(&app).await;
-    for result in ["mismatched", "violated"] {
+    for result in ["reported", "mismatched", "violated"] {
         let line = format!("countersign_executions_total{{result=\"{result}\"}}");
         assert!(metrics.contains(&line), "no {line} in:\n{metrics}");
     }

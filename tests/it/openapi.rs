@@ -6,11 +6,13 @@
 //! where it is missing they are skipped with a note, except under CI (`CI` set), where
 //! that is a failure.
 
-use crate::support::{AGENT_KEY, TestApp};
+use crate::support::callbacks::Receiver;
+use crate::support::{AGENT_KEY, AGENT_SECRET, TestApp, TestConfig, eventually};
 use countersign::http::{AppState, router};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -261,6 +263,18 @@ from openapi_schema_validator import OAS31Validator
 doc = json.load(open(sys.argv[1]))
 failures = []
 for method, path, status, body in json.load(open(sys.argv[2])):
+    if method == "WEBHOOK":
+        # A callback countersign sent: its body against the documented webhook's.
+        webhook = doc.get("webhooks", {}).get(path)
+        if webhook is None:
+            failures.append(f"webhook {path} is not documented")
+            continue
+        schema = dict(webhook["post"]["requestBody"]["content"]["application/json"]["schema"])
+        schema["components"] = doc["components"]
+        validator = OAS31Validator(schema, format_checker=OAS31Validator.FORMAT_CHECKER)
+        for error in validator.iter_errors(body):
+            failures.append(f"webhook {path}: {error.message} at {list(error.absolute_path)}")
+        continue
     response = doc["paths"][path][method.lower()]["responses"].get(str(status))
     if response is None:
         failures.append(f"{method} {path}: status {status} is not documented")
@@ -360,6 +374,60 @@ async fn real_responses_satisfy_their_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let doc_file = dir.path().join("openapi.json");
     let seen_file = dir.path().join("responses.json");
+    let script = dir.path().join("validate.py");
+    std::fs::write(&doc_file, doc.to_string()).unwrap();
+    std::fs::write(&seen_file, serde_json::to_string(&seen).unwrap()).unwrap();
+    std::fs::write(&script, VALIDATE_RESPONSES).unwrap();
+    python(&[
+        script.to_str().unwrap(),
+        doc_file.to_str().unwrap(),
+        seen_file.to_str().unwrap(),
+    ]);
+}
+
+/// The callbacks countersign sends are the `webhooks` the document describes: an
+/// `escalation.changes_requested` and an `escalation.decided` body, as a receiver got them,
+/// satisfy the documented schema.
+#[tokio::test]
+async fn real_callbacks_satisfy_the_documented_webhooks() {
+    let receiver = Receiver::start(AGENT_SECRET).await;
+    let app =
+        TestApp::spawn_with(TestConfig::default().agent(|a| a.callback_url(&receiver.url))).await;
+    let doc = document(&app).await;
+    let asked = app.escalate_id("test.single").await;
+    let r = app
+        .vote(
+            &asked,
+            "bob",
+            json!({"decision": "request_changes", "comment": "Smaller, please"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let decided = app.escalate_id("test.single").await;
+    let r = app
+        .vote(&decided, "bob", json!({"decision": "approve"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let got = eventually(Duration::from_secs(10), || async {
+        let got = receiver.received();
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    let seen: Vec<(&str, String, u16, Value)> = got
+        .iter()
+        .map(|g| {
+            let kind = g.body["type"].as_str().unwrap_or_default().to_owned();
+            ("WEBHOOK", kind, 0, g.body.clone())
+        })
+        .collect();
+    let kinds: BTreeSet<&str> = seen.iter().map(|(_, k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["escalation.changes_requested", "escalation.decided"])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let doc_file = dir.path().join("openapi.json");
+    let seen_file = dir.path().join("callbacks.json");
     let script = dir.path().join("validate.py");
     std::fs::write(&doc_file, doc.to_string()).unwrap();
     std::fs::write(&seen_file, serde_json::to_string(&seen).unwrap()).unwrap();

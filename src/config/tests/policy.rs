@@ -3,6 +3,20 @@
 
 use super::*;
 use crate::domain::AutoDecision;
+use crate::domain::policy::Subject;
+
+/// The id of the workflow `c` selects for the bot's `intent` at risk 10.
+fn selected<'c>(c: &'c Config, intent: &str) -> Option<&'c str> {
+    let agent = AgentId::from("bot");
+    let body = serde_json::json!({});
+    let subject = Subject {
+        agent: &agent,
+        intent,
+        risk_score: Some(10),
+        body: &body,
+    };
+    c.select_workflow(&subject).map(|w| w.id.as_str())
+}
 
 /// BASE's reviewers with `rest` (templates and workflows) in place of its workflows.
 fn with_policies(rest: &str) -> String {
@@ -33,11 +47,7 @@ fn a_workflow_inherits_what_it_does_not_write() {
     assert_eq!(w.max_revisions, 1);
     assert_eq!(w.stages.len(), 1);
     assert_eq!(w.stages[0].name, "One");
-    assert_eq!(
-        c.select_workflow(&AgentId::from("bot"), "deploy.api", Some(10))
-            .map(|w| w.id.as_str()),
-        Some("deploys")
-    );
+    assert_eq!(selected(&c, "deploy.api"), Some("deploys"));
 }
 
 #[test]
@@ -58,9 +68,8 @@ fn stages_and_match_replace_whole() {
     let w = c.workflow("payments").unwrap();
     let names: Vec<&str> = w.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["First", "Second"]);
-    let bot = AgentId::from("bot");
-    assert!(c.select_workflow(&bot, "deploy.api", Some(10)).is_none());
-    assert!(c.select_workflow(&bot, "payment.send", Some(10)).is_some());
+    assert_eq!(selected(&c, "deploy.api"), None);
+    assert_eq!(selected(&c, "payment.send"), Some("payments"));
 }
 
 #[test]
@@ -267,6 +276,7 @@ fn auto_approve_on_everything_warns_that_it_fails_open() {
         "    match: {risk: {max: 20}}\n    auto: approve\n",
         "    match: {agents: [bot]}\n    auto: approve\n",
         "    match: {intents: [\"*.rollback\"]}\n    auto: approve\n",
+        "    match: {when: [{path: /payload/amount, lt: 10}]}\n    auto: approve\n",
         "    auto: deny\n",
     ] {
         let yaml = with_policies(&format!("workflows:\n  - id: w\n{quiet}"));

@@ -22,10 +22,12 @@ pub(super) fn check(path: &str, w: &WorkflowConfig, out: &mut Issues) {
     }
 }
 
-/// No narrowing at all: every intent, the whole risk range (a missing score counts as 100)
-/// and every agent.
+/// No narrowing at all: every intent, the whole risk range (a missing score counts as 100),
+/// every agent and no `when` condition.
 fn matches_everything(m: &MatchConfig) -> bool {
     m.intents.iter().any(|g| g == "*")
         && m.risk.is_none_or(|r| r.min <= 0 && r.max >= 100)
         && m.agents.is_none()
+        && m.when.conditions.is_empty()
+        && m.when.problems.is_empty()
 }

@@ -90,6 +90,9 @@ fn matcher(config: &Config, path: &str, m: &MatchConfig, out: &mut Issues) {
             );
         }
     }
+    for (below, message) in &m.when.problems {
+        out.error(format!("{path}.when{below}"), message);
+    }
     let Some(agents) = &m.agents else { return };
     if agents.is_empty() {
         out.warn(

@@ -2,22 +2,8 @@
 //! revised request's "what changed", and revision 1's buttons refused.
 
 use super::*;
-use crate::support::fake_slack::{self, FakeSlack, dm_channel, form_body, sign};
+use crate::support::fake_slack::{self, FakeSlack, dm_channel};
 use crate::support::requests::id_of;
-
-async fn interact(app: &TestApp, payload: &Value) -> Response {
-    let body = form_body(payload);
-    let ts = chrono::Utc::now().timestamp();
-    app.client
-        .post(app.url("/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", sign(ts, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("request")
-}
 
 #[tokio::test]
 async fn request_changes_in_slack_then_the_revision_shows_what_changed() {
@@ -35,14 +21,16 @@ async fn request_changes_in_slack_then_the_revision_shows_what_changed() {
     assert_eq!(button["text"]["text"], "Request changes…");
 
     let clicked = fake_slack::click("bob", &first, "request_changes", &slack.response_url());
-    assert_eq!(interact(&app, &clicked).await.status(), StatusCode::OK);
+    assert_eq!(app.interact(&clicked).await.status(), StatusCode::OK);
     let views = slack.views();
     assert_eq!(views.len(), 1);
     let view = &views[0];
     assert_eq!(view["callback_id"], "countersign_request_changes");
     fake_slack::check_view(view).expect("within Block Kit limits");
     // No comment: the modal says so and nothing is recorded.
-    let r = interact(&app, &fake_slack::submit("bob", view, json!({}))).await;
+    let r = app
+        .interact(&fake_slack::submit("bob", view, json!({})))
+        .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["response_action"], "errors");
     assert!(
@@ -55,7 +43,7 @@ async fn request_changes_in_slack_then_the_revision_shows_what_changed() {
 
     let values = json!({"change": {"change": {"type": "plain_text_input",
         "value": "<!channel> Six is too many; use four."}}});
-    let r = interact(&app, &fake_slack::submit("bob", view, values)).await;
+    let r = app.interact(&fake_slack::submit("bob", view, values)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().is_empty(), "the modal closes");
     let doc = app.status(&id).await;
@@ -119,7 +107,7 @@ async fn request_changes_in_slack_then_the_revision_shows_what_changed() {
 
     // Revision 1's buttons are refused as stale; revision 2's work.
     let stale = fake_slack::click("carol", &first, "approve", &slack.response_url());
-    assert_eq!(interact(&app, &stale).await.status(), StatusCode::OK);
+    assert_eq!(app.interact(&stale).await.status(), StatusCode::OK);
     crate::support::eventually(Duration::from_secs(10), || async {
         slack.responses().into_iter().find(|r| {
             r["text"]
@@ -130,6 +118,6 @@ async fn request_changes_in_slack_then_the_revision_shows_what_changed() {
     .await;
     assert_eq!(app.status(&id).await["status"], "pending");
     let fresh = fake_slack::click("carol", new, "approve", &slack.response_url());
-    assert_eq!(interact(&app, &fresh).await.status(), StatusCode::OK);
+    assert_eq!(app.interact(&fresh).await.status(), StatusCode::OK);
     assert_eq!(app.status(&id).await["status"], "approved");
 }

@@ -272,6 +272,21 @@ impl TestApp {
             .expect("outbox step")
     }
 
+    /// Posts a Slack interaction (`payload=<json>`) signed as Slack signs it.
+    pub async fn interact(&self, payload: &Value) -> Response {
+        let body = fake_slack::form_body(payload);
+        let ts = chrono::Utc::now().timestamp();
+        self.client
+            .post(self.url("/slack/interactions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", fake_slack::sign(ts, &body))
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Runs the outbox until nothing is ready: the items of one escalation go one at a time
     /// (an outcome waits for its request), so it takes a few steps.
     pub async fn deliver_all(&self) {

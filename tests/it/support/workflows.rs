@@ -37,6 +37,8 @@ struct Match {
     intents: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     risk: Option<RiskRange>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    when: Vec<serde_json::Value>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -96,6 +98,14 @@ impl Workflow {
     /// `match.risk`, inclusive.
     pub fn risk(mut self, min: i64, max: i64) -> Self {
         self.matcher.risk = Some(RiskRange { min, max });
+        self
+    }
+
+    /// Appends a `match.when` condition: `{path: <pointer>, <op>: <value>}`.
+    pub fn when(mut self, path: &str, op: &str, value: serde_json::Value) -> Self {
+        let mut c = serde_json::json!({"path": path});
+        c[op] = value;
+        self.matcher.when.push(c);
         self
     }
 
