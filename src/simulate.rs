@@ -66,6 +66,13 @@ fn text(sim: &Simulation, agent: &AgentId) -> String {
         return out;
     };
     let _ = writeln!(w, "workflow: {workflow}");
+    if let Some(auto) = sim.auto {
+        let outcome = auto.outcome().status().as_str();
+        let _ = writeln!(
+            w,
+            "decided at intake: {outcome} by policy:{workflow}, nobody is asked"
+        );
+    }
     for st in &sim.stages {
         let _ = writeln!(
             w,
@@ -94,7 +101,10 @@ fn text(sim: &Simulation, agent: &AgentId) -> String {
             m.at.map_or_else(String::new, |t| format!(" = {}", stamp(t)));
         let _ = writeln!(w, "  {} + {}{at}: {}", m.from, m.offset, m.what);
     }
-    let _ = writeln!(w, "channels: {}", list(&sim.channels));
+    // An automatic decision notifies nobody: no channel line to read as "nobody is told".
+    if sim.auto.is_none() {
+        let _ = writeln!(w, "channels: {}", list(&sim.channels));
+    }
     for n in &sim.notes {
         let _ = writeln!(w, "note: {n}");
     }

@@ -33,14 +33,17 @@ fn enable_slack(value: &mut Value) {
     if let Value::Mapping(root) = value {
         root.insert("slack".into(), Value::Mapping(slack));
     }
-    let Some(Value::Sequence(workflows)) = value.get_mut("workflows") else {
-        return;
-    };
-    for w in workflows {
-        if let Some(Value::Sequence(channels)) = w.get_mut("channels")
-            && !channels.contains(&"slack".into())
-        {
-            channels.insert(0, "slack".into());
+    // Templates too: a workflow that inherits its channels gets Slack from there.
+    for section in ["templates", "workflows"] {
+        let Some(Value::Sequence(items)) = value.get_mut(section) else {
+            continue;
+        };
+        for w in items {
+            if let Some(Value::Sequence(channels)) = w.get_mut("channels")
+                && !channels.contains(&"slack".into())
+            {
+                channels.insert(0, "slack".into());
+            }
         }
     }
 }

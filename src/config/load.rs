@@ -1,8 +1,10 @@
-//! Loading: YAML → raw tree → `env:` resolution → typed `Config` → validation → resolution.
+//! Loading: YAML → raw tree → templates merged → `env:` resolution → typed `Config` →
+//! validation → resolution.
 
 use super::env;
 use super::issue::{ConfigError, ConfigIssue};
 use super::model::Config;
+use super::templates;
 use super::validate::validate;
 use serde_norway::Value;
 use std::path::Path;
@@ -61,6 +63,30 @@ pub(super) fn parse_yaml(yaml: &str, origin: &str) -> Result<Value, ConfigError>
 }
 
 pub(super) fn load_value_with(
+    mut value: Value,
+    origin: &str,
+    env: EnvLookup<'_>,
+) -> Result<Loaded, ConfigError> {
+    // Templates first, so every check below sees each workflow whole.
+    let expansion = templates::expand(&mut value).map_err(|issues| fail(origin, issues))?;
+    let locate = |mut issues: Vec<ConfigIssue>| {
+        issues.iter_mut().for_each(|i| expansion.locate(i));
+        issues.extend(expansion.warnings.iter().cloned());
+        issues
+    };
+    match load_expanded(value, origin, env) {
+        Ok(mut loaded) => {
+            loaded.warnings = locate(loaded.warnings);
+            Ok(loaded)
+        }
+        Err(mut e) => {
+            e.issues = locate(e.issues);
+            Err(e)
+        }
+    }
+}
+
+fn load_expanded(
     mut value: Value,
     origin: &str,
     env: EnvLookup<'_>,

@@ -16,6 +16,7 @@ mod resolve;
 mod secret;
 mod select;
 mod simulate;
+mod templates;
 mod validate;
 mod when;
 

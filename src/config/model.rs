@@ -4,7 +4,9 @@
 use super::conditions::ConditionConfig;
 use super::duration;
 use super::secret::Secret;
-use crate::domain::{AgentId, OnDeny, ReviewerId, SeparationOfDuties, TimeoutAction, WorkflowSpec};
+use crate::domain::{
+    AgentId, AutoDecision, OnDeny, ReviewerId, SeparationOfDuties, TimeoutAction, WorkflowSpec,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -373,6 +375,9 @@ pub struct WorkflowConfig {
     pub separation_of_duties: SeparationConfig,
     #[serde(default)]
     pub stages: Vec<StageConfig>,
+    /// Decide at intake without reviewers (design.md §9); only without `stages`.
+    #[serde(default)]
+    pub auto: Option<AutoDecision>,
 }
 
 fn max_revisions() -> u32 {

@@ -59,6 +59,7 @@ fn workflow_spec(w: &WorkflowConfig, reviewers: &[ReviewerConfig]) -> WorkflowSp
         max_revisions: w.max_revisions,
         separation_of_duties: w.separation_of_duties.to_spec(),
         stages: w.stages.iter().map(|s| stage_spec(s, reviewers)).collect(),
+        auto: w.auto,
     }
 }
 

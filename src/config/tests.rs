@@ -78,7 +78,16 @@ fn demo_config_loads_without_errors_or_warnings() {
         b"countersign-demo-webhook-secret"
     );
     let ids: Vec<_> = c.workflow_specs().iter().map(|w| w.id.as_str()).collect();
-    assert_eq!(ids, ["single", "two-of-three", "critical-risk"]);
+    assert_eq!(
+        ids,
+        ["rollbacks", "single", "two-of-three", "critical-risk"]
+    );
+    let rollbacks = c.workflow("rollbacks").unwrap();
+    assert_eq!(rollbacks.auto, Some(crate::domain::AutoDecision::Approve));
+    let two = c.workflow("two-of-three").unwrap();
+    assert_eq!(two.channels, [ChannelKind::Email]);
+    assert_eq!(two.timeout, std::time::Duration::from_secs(4 * 3600));
+    assert_eq!(two.timeout_action, TimeoutAction::Deny);
     let critical = c.workflow("critical-risk").unwrap();
     assert_eq!(critical.stages.len(), 3);
     assert_eq!(
@@ -698,6 +707,9 @@ fn callback_hosts_and_rate_limits_are_checked_with_paths() {
 
 /// Typed conditions: each rule of `workflows[].conditions[]` with its YAML path.
 mod conditions;
+
+/// Templates and automatic decisions (design.md §9).
+mod policy;
 
 #[test]
 fn when_conditions_are_checked_with_their_yaml_paths() {

@@ -203,7 +203,11 @@ pub fn suited(esc: &Escalation, stage: usize, reviewer: &ReviewerId, dir: &Direc
 
 /// The reviewers of the current stage's pool who may approve now.
 pub fn eligible(esc: &Escalation, dir: &Directory) -> Vec<ReviewerId> {
-    let pool = esc.current().pool.clone();
+    // A workflow that decides automatically has no stage, and nobody to wait for.
+    let Some(stage) = esc.stages.get(esc.current_stage) else {
+        return Vec::new();
+    };
+    let pool = stage.pool.clone();
     eligible_among(esc, dir, &pool)
 }
 

@@ -11,7 +11,7 @@ use super::escalation::{
 use super::execution::{self, ExecutionReport};
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::{EscalationRequest, payload_sha256};
-use super::workflow::{Directory, OnDeny, TimeoutAction, WorkflowSpec};
+use super::workflow::{AutoDecision, Directory, OnDeny, TimeoutAction, WorkflowSpec};
 use super::{Time, timers};
 use serde_json::json;
 
@@ -59,7 +59,8 @@ pub struct VoteInput {
     pub opening: Option<Opening>,
 }
 
-/// Opens an escalation at its first stage.
+/// Opens an escalation at its first stage, or decides it at once when its workflow says
+/// `auto` (design.md §9).
 pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: Time) -> Step {
     let timeout_at = timers::after(now, workflow.timeout);
     let expires_at = new
@@ -101,8 +102,26 @@ pub fn start(new: NewEscalation, workflow: WorkflowSpec, dir: &Directory, now: T
             "expires_at": esc.expires_at,
         }),
     ));
-    open_stage(&mut esc, 0, NotifyReason::StageStarted, dir, now, &mut out);
+    match esc.workflow.auto {
+        Some(auto) => decide_by_policy(&mut esc, auto, now, &mut out),
+        None => open_stage(&mut esc, 0, NotifyReason::StageStarted, dir, now, &mut out),
+    }
     out.into_step(esc)
+}
+
+/// Nobody is asked: the workflow's rule is the decision, with the same receipt, callback
+/// and audit as any other. An approval still waits for its execution report.
+fn decide_by_policy(esc: &mut Escalation, auto: AutoDecision, now: Time, out: &mut Changes) {
+    let id = esc.workflow.id.clone();
+    let reason = format!("Decided automatically by policy {id}.");
+    decide(
+        esc,
+        auto.outcome(),
+        Some(reason),
+        vec![Decider::Policy(id)],
+        now,
+        out,
+    );
 }
 
 /// Applies one event. A refusal leaves the escalation untouched.

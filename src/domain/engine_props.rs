@@ -158,6 +158,8 @@ fn workflow_spec() -> impl Strategy<Value = WorkflowSpec> {
                 conditions: Vec::new(),
                 separation_of_duties: sod,
                 stages,
+                // Every workflow here asks reviewers; `auto` is unit-tested in engine_tests.
+                auto: None,
             },
         )
 }

@@ -56,9 +56,11 @@ impl Escalation {
 
     /// The opening votes are taken in now: the current stage and its round.
     pub fn opening(&self) -> Opening {
+        // A workflow that decides automatically has no stage: round 0 is never open.
+        let round = self.stages.get(self.current_stage).map_or(0, |s| s.round);
         Opening {
             stage: self.current_stage,
-            round: self.current().round,
+            round,
         }
     }
 
@@ -437,21 +439,26 @@ impl ExecutionStatus {
     }
 }
 
-/// Who decided. In the status document and the audit chain a reviewer is their id and an
-/// agent is `agent:<id>`, so the two cannot be confused.
+/// Who decided. In the status document and the audit chain a reviewer is their id, an agent
+/// `agent:<id>` and a workflow that decides automatically `policy:<id>`, so none can be
+/// taken for another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Decider {
     Reviewer(ReviewerId),
     Agent(AgentId),
+    /// The workflow, by id, that decided automatically (design.md §9).
+    Policy(String),
 }
 
 const AGENT_PREFIX: &str = "agent:";
+const POLICY_PREFIX: &str = "policy:";
 
 impl std::fmt::Display for Decider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Reviewer(id) => write!(f, "{id}"),
             Self::Agent(id) => write!(f, "{AGENT_PREFIX}{id}"),
+            Self::Policy(id) => write!(f, "{POLICY_PREFIX}{id}"),
         }
     }
 }
@@ -464,6 +471,7 @@ impl PartialEq<&str> for Decider {
             Self::Agent(id) => other
                 .strip_prefix(AGENT_PREFIX)
                 .is_some_and(|a| a == id.as_str()),
+            Self::Policy(id) => other.strip_prefix(POLICY_PREFIX) == Some(id.as_str()),
         }
     }
 }
@@ -477,9 +485,12 @@ impl Serialize for Decider {
 impl<'de> Deserialize<'de> for Decider {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(match s.strip_prefix(AGENT_PREFIX) {
-            Some(agent) => Self::Agent(AgentId::from(agent)),
-            None => Self::Reviewer(ReviewerId::from(s.as_str())),
-        })
+        if let Some(agent) = s.strip_prefix(AGENT_PREFIX) {
+            return Ok(Self::Agent(AgentId::from(agent)));
+        }
+        if let Some(policy) = s.strip_prefix(POLICY_PREFIX) {
+            return Ok(Self::Policy(policy.to_owned()));
+        }
+        Ok(Self::Reviewer(ReviewerId::from(s.as_str())))
     }
 }

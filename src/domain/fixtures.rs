@@ -88,6 +88,7 @@ pub fn workflow(stages: Vec<StageSpec>) -> WorkflowSpec {
         conditions: Vec::new(),
         separation_of_duties: SeparationOfDuties::default(),
         stages,
+        auto: None,
     }
 }
 

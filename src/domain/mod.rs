@@ -19,6 +19,8 @@ pub mod timers;
 pub mod workflow;
 
 #[cfg(test)]
+mod auto_tests;
+#[cfg(test)]
 mod engine_props;
 #[cfg(test)]
 mod engine_tests;
@@ -44,6 +46,6 @@ pub use escalation::{
 pub use ids::{AgentId, EscalationId, ReviewerId};
 pub use request::{EscalationRequest, ValidationError};
 pub use workflow::{
-    DelegationTier, Directory, OnDeny, ReviewerProfile, SeparationOfDuties, StageSpec,
-    TimeoutAction, WorkflowSpec,
+    AutoDecision, DelegationTier, Directory, OnDeny, ReviewerProfile, SeparationOfDuties,
+    StageSpec, TimeoutAction, WorkflowSpec,
 };

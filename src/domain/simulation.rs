@@ -9,7 +9,7 @@ use super::engine::{self, NewEscalation};
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::policy::{Miss, Subject};
 use super::request::EscalationRequest;
-use super::workflow::{Directory, StageSpec, TimeoutAction, WorkflowSpec};
+use super::workflow::{AutoDecision, Directory, StageSpec, TimeoutAction, WorkflowSpec};
 use super::{Escalation, Time, timers};
 use serde::Serialize;
 use std::time::Duration;
@@ -26,6 +26,10 @@ pub struct Simulation {
     /// Every workflow before it in file order (all of them when none matches), with the
     /// first part of its `match` that failed.
     pub skipped: Vec<Skipped>,
+    /// `approve` or `deny` when the matching workflow decides by itself at intake (`auto`):
+    /// nobody is asked, so `stages` and `channels` are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoDecision>,
     /// The matching workflow's stages, in order.
     pub stages: Vec<StagePlan>,
     /// Delegation tiers, SLA escalations, the timeout and the receipt's validity.
@@ -113,6 +117,7 @@ pub fn simulate<'a>(
         now,
         workflow: chosen.map(|w| w.id.clone()),
         skipped,
+        auto: None,
         stages: Vec::new(),
         timeline: Vec::new(),
         channels: Vec::new(),
@@ -121,8 +126,21 @@ pub fn simulate<'a>(
     let Some(workflow) = chosen else {
         return out;
     };
-    // Seam for automatic decisions (issue 13 item 2): a workflow with `auto` decides here,
-    // without stages; report its outcome instead of the review plan below.
+    // A workflow with `auto` decides at intake: its outcome instead of a review plan.
+    if let Some(auto) = workflow.auto {
+        out.auto = Some(auto);
+        if auto == AutoDecision::Approve {
+            let within = workflow.execute_within;
+            out.timeline.push(Moment {
+                what: "approved at intake; its receipt expires (execute_within): the action must start by then".into(),
+                from: "intake".into(),
+                offset: human(within),
+                offset_seconds: within.as_secs(),
+                at: Some(timers::after(now, within)),
+            });
+        }
+        return out;
+    }
     let esc = opened(workflow, subject.agent, request, dir, now);
     out.stages = (0..workflow.stages.len())
         .map(|j| stage_plan(&esc, j, dir))

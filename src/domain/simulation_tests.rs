@@ -85,3 +85,34 @@ fn no_match_lists_every_workflow() {
     assert_eq!(sim.skipped.len(), 1);
     assert!(sim.stages.is_empty() && sim.timeline.is_empty());
 }
+
+#[test]
+fn an_auto_workflow_reports_its_decision_instead_of_stages() {
+    let mut flow = workflow(Vec::new());
+    flow.id = "rollbacks".into();
+    flow.auto = Some(crate::domain::AutoDecision::Approve);
+    let agent = AgentId::from("a1");
+    let req = request();
+    let sim = simulate(
+        [(&flow, Ok(()))],
+        &subject(&agent, &req),
+        &req,
+        &directory(),
+        t0(),
+    );
+    assert_eq!(sim.workflow.as_deref(), Some("rollbacks"));
+    assert_eq!(sim.auto, Some(crate::domain::AutoDecision::Approve));
+    assert!(sim.stages.is_empty() && sim.channels.is_empty());
+    assert_eq!(sim.timeline.len(), 1);
+    assert_eq!(sim.timeline[0].at, Some(at(mins(60))));
+    flow.auto = Some(crate::domain::AutoDecision::Deny);
+    let sim = simulate(
+        [(&flow, Ok(()))],
+        &subject(&agent, &req),
+        &req,
+        &directory(),
+        t0(),
+    );
+    assert_eq!(sim.auto, Some(crate::domain::AutoDecision::Deny));
+    assert!(sim.timeline.is_empty());
+}

@@ -44,10 +44,11 @@ pub struct StatusDocument {
     #[serde(serialize_with = "millis")]
     #[schema(value_type = String, format = DateTime)]
     pub deadline: Time,
-    /// 1-based.
-    #[schema(minimum = 1)]
+    /// 1-based; 0 when the workflow decides automatically and has no stages.
+    #[schema(minimum = 0, maximum = 5)]
     pub current_stage: usize,
-    #[schema(minimum = 1, maximum = 5)]
+    /// 0 when the workflow decides automatically (`auto`, design.md §9).
+    #[schema(minimum = 0, maximum = 5)]
     pub total_stages: usize,
     pub stages: Vec<StageDocument>,
     /// The submission under review, 1-based; +1 with each revision (design.md §7).
@@ -114,7 +115,8 @@ pub struct DecisionDocument {
     pub reason: Option<String>,
     /// The union of every approver's conditions, in the order first given.
     pub conditions: Vec<String>,
-    /// Reviewer ids, `agent:<id>` for a cancelling agent; empty for a timeout.
+    /// Reviewer ids, `agent:<id>` for a cancelling agent, `policy:<workflow id>` for a
+    /// workflow that decides automatically; empty for a timeout.
     #[schema(value_type = Vec<String>)]
     pub decided_by: Vec<Decider>,
     /// The approvers' constraint values merged, the strictest winning for `lte`/`gte`.
@@ -232,7 +234,11 @@ pub fn status_document(esc: &Escalation, dir: &Directory) -> StatusDocument {
         payload_sha256: esc.payload_sha256.clone(),
         created_at: esc.created_at,
         deadline: esc.expires_at,
-        current_stage: esc.current_stage + 1,
+        current_stage: if esc.stages.is_empty() {
+            0
+        } else {
+            esc.current_stage + 1
+        },
         total_stages: esc.stages.len(),
         stages: (0..esc.stages.len())
             .map(|i| stage_document(esc, dir, i))

@@ -2,6 +2,7 @@
 
 use super::conditions::ConditionSpec;
 use super::effects::ChannelKind;
+use super::escalation::Outcome;
 use super::ids::ReviewerId;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -29,6 +30,9 @@ pub struct WorkflowSpec {
     pub max_revisions: u32,
     pub separation_of_duties: SeparationOfDuties,
     pub stages: Vec<StageSpec>,
+    /// Decide at intake without asking anyone (design.md §9); such a workflow has no stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoDecision>,
 }
 
 /// The default `execute_within`; also what workflows pinned before receipts existed get.
@@ -101,6 +105,23 @@ impl Default for SeparationOfDuties {
             require_different_approvers: true,
             require_different_departments: false,
             minimum_unique_approvers: 0,
+        }
+    }
+}
+
+/// A workflow's `auto:` decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoDecision {
+    Approve,
+    Deny,
+}
+
+impl AutoDecision {
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Self::Approve => Outcome::Approved,
+            Self::Deny => Outcome::Denied,
         }
     }
 }

@@ -210,6 +210,13 @@ impl Service {
                 let (step, _) = *created;
                 metrics::counter!("countersign_escalations_created_total", "workflow" => step.escalation.workflow.id.clone())
                     .increment(1);
+                // Only a workflow's `auto` decides at intake (design.md §9).
+                if step.escalation.is_final() {
+                    metrics::counter!("countersign_auto_decisions_total",
+                        "workflow" => step.escalation.workflow.id.clone(),
+                        "outcome" => step.escalation.status.as_str())
+                    .increment(1);
+                }
                 self.committed(&step);
                 Ok(Intake::Created(step.escalation))
             }

@@ -38,12 +38,14 @@ pub fn requester(dir: &Directory, who: &str) -> String {
     }
 }
 
-/// One entry of a decision's `decided_by`: a reviewer, or the agent that cancelled.
+/// One entry of a decision's `decided_by`: a reviewer, the agent that cancelled, or the
+/// workflow that decided automatically.
 pub fn decider(config: &Config, dir: &Directory, who: &Decider) -> String {
     match who {
         Decider::Agent(agent) => agent_name(config, agent.as_str())
             .unwrap_or(agent.as_str())
             .to_owned(),
         Decider::Reviewer(id) => person(dir, id).name,
+        Decider::Policy(workflow) => format!("policy {workflow}"),
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod audit;
+mod auto_decisions;
 mod batching;
 mod callbacks;
 mod cli;

@@ -1,5 +1,6 @@
 //! Semantic checks on a parsed config. Every problem is collected, none stops the others.
 
+mod auto;
 mod people;
 mod settings;
 mod workflows;

@@ -67,6 +67,16 @@ fn rate_limit(path: &str, r: &RateLimitConfig, out: &mut Issues) {
 
 fn reviewer(path: &str, r: &ReviewerConfig, out: &mut Issues) {
     non_blank(out, &format!("{path}.id"), r.id.as_str());
+    // `decided_by` writes agents and policies with these prefixes, reviewers bare.
+    if let Some(prefix) = ["agent:", "policy:"]
+        .into_iter()
+        .find(|p| r.id.as_str().starts_with(p))
+    {
+        out.error(
+            format!("{path}.id"),
+            format!("may not begin with `{prefix}` (decided_by uses it for a non-reviewer)"),
+        );
+    }
     if lettre::Address::from_str(r.email.trim()).is_err() {
         out.error(
             format!("{path}.email"),

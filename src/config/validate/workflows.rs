@@ -48,13 +48,17 @@ fn workflow(config: &Config, path: &str, w: &WorkflowConfig, out: &mut Issues) {
             "must be greater than zero (an approval must leave time to act)",
         );
     }
-    channels(config, path, &w.channels, out);
+    // An `auto` workflow notifies nobody, so its channels do not matter.
+    if w.auto.is_none() {
+        channels(config, path, &w.channels, out);
+    }
     conditions(&format!("{path}.conditions"), &w.conditions, out);
-    if w.stages.is_empty() || w.stages.len() > MAX_STAGES {
+    super::auto::check(path, w, out);
+    if w.auto.is_none() && (w.stages.is_empty() || w.stages.len() > MAX_STAGES) {
         let n = w.stages.len();
         out.error(
             format!("{path}.stages"),
-            format!("has {n} stages; a workflow needs 1 to {MAX_STAGES}"),
+            format!("has {n} stages; a workflow needs 1 to {MAX_STAGES}, or `auto: approve | deny` and none"),
         );
     }
     for (j, s) in w.stages.iter().enumerate() {

@@ -26,6 +26,9 @@ pub struct TestConfig {
     delivery: Delivery,
     agents: Vec<Agent>,
     reviewers: Vec<Reviewer>,
+    /// `templates:`, written with the workflow builder (each has an `id`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    templates: Vec<Workflow>,
     workflows: Vec<Workflow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     slack: Option<Slack>,
@@ -44,6 +47,7 @@ impl Default for TestConfig {
                 Agent::new("other-agent", "Other Agent", OTHER_AGENT_KEY),
             ],
             reviewers: reviewers(),
+            templates: Vec::new(),
             workflows: workflows::standard(),
             slack: None,
             email: None,
@@ -108,6 +112,12 @@ impl TestConfig {
     /// Adds a workflow after the standard ones (the first that matches wins).
     pub fn workflow(mut self, workflow: Workflow) -> Self {
         self.workflows.push(workflow);
+        self
+    }
+
+    /// Adds a template workflows may `extends:`.
+    pub fn template(mut self, template: Workflow) -> Self {
+        self.templates.push(template);
         self
     }
 

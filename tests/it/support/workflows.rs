@@ -21,7 +21,15 @@ pub struct Workflow {
     separation_of_duties: Option<Separation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_revisions: Option<u32>,
+    /// Absent when empty, so a workflow that `extends` a template inherits its stages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     stages: Vec<Stage>,
+    /// `auto: approve | deny` (design.md §9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto: Option<String>,
+    /// The template this workflow (or template) builds on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extends: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -58,7 +66,21 @@ impl Workflow {
             separation_of_duties: None,
             max_revisions: None,
             stages: Vec::new(),
+            auto: None,
+            extends: None,
         }
+    }
+
+    /// `auto: approve | deny`: decided at intake, nobody asked.
+    pub fn auto(mut self, decision: &str) -> Self {
+        self.auto = Some(decision.to_owned());
+        self
+    }
+
+    /// `extends: <template id>`; fields this workflow sets win whole.
+    pub fn extends(mut self, template: &str) -> Self {
+        self.extends = Some(template.to_owned());
+        self
     }
 
     /// `max_revisions`: how many times an escalation may be revised (design.md §7).
