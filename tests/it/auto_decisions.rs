@@ -4,7 +4,7 @@
 //! warnings, errors and exit codes for both.
 
 use crate::support::callbacks::{Received, Receiver};
-use crate::support::process::{BIN, write_config};
+use crate::support::process::{run, text, write_config};
 use crate::support::pyjwt::Executor;
 use crate::support::smtp::read_eml_dir;
 use crate::support::workflows::{self, Stage, Workflow};
@@ -12,7 +12,7 @@ use crate::support::{AGENT_SECRET, TestApp, TestConfig, assert_error, eventually
 use countersign::store::audit::Verdict;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 /// The standard config plus an auto-approve and an auto-deny workflow, callbacks to
@@ -251,19 +251,7 @@ async fn a_workflow_built_from_a_template_runs_as_if_written_whole() {
 fn check_config(config: &TestConfig) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = write_config(dir.path(), config);
-    Command::new(BIN)
-        .args(["check-config", "--config", &path])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run countersign")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    run(&["check-config", "--config", &path])
 }
 
 #[test]

@@ -1,27 +1,10 @@
 //! The binary as an operator runs it: check-config, audit verify, SIGTERM, and kill -9 recovery.
 
-use crate::support::process::{BIN, Server, write_config};
+use crate::support::process::{Server, run, text, write_config};
 use crate::support::{AGENT_KEY, TestConfig};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run countersign")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn check_config_accepts_the_demo_and_a_valid_file() {

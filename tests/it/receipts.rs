@@ -4,7 +4,7 @@
 //! (configured, generated and kept), check-config on bad keys, and no key in the log.
 
 use crate::support::callbacks::Receiver;
-use crate::support::process::{BIN, Server, write_config};
+use crate::support::process::{BIN, Server, run as countersign, text, write_config};
 use crate::support::pyjwt::Executor;
 use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
 use axum::body::Bytes;
@@ -14,7 +14,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use countersign::signing::receipts::ReceiptKey;
 use serde_json::{Value, json};
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,22 +28,6 @@ fn new_key() -> (String, String) {
 /// The base64 body of a PEM: what would show if a key leaked into a log.
 fn pem_body(pem: &str) -> String {
     pem.lines().filter(|l| !l.starts_with("-----")).collect()
-}
-
-fn countersign(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run countersign")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 async fn jwks(base: &str) -> Value {

@@ -5,10 +5,28 @@ use super::{AGENT_KEY, TestConfig};
 use reqwest::Client;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+/// Runs the binary with `args` to completion (plain output, no colours).
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run countersign")
+}
+
+/// What a run printed, stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
 
 /// Writes `config` as `countersign.yml` in `dir` with its database beside it; returns the
 /// file's path (for `--config`) and the database's.
