@@ -124,5 +124,6 @@ fn make(
         escalation: approved.escalation,
         effects: [opened.effects, approved.effects].concat(),
         audit: [opened.audit, approved.audit].concat(),
+        facts: [opened.facts, approved.facts].concat(),
     }
 }

@@ -12,6 +12,8 @@ pub struct Step {
     pub escalation: Escalation,
     pub effects: Vec<Effect>,
     pub audit: Vec<AuditRecord>,
+    /// What analytics count (design.md §8), written with the step.
+    pub facts: Vec<super::facts::Fact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use super::escalation::{
     StageStatus, StageVote, Submission, Vote, VoteChannel, VoteChoice,
 };
 use super::execution::{self, ExecutionReport};
+use super::facts::{self, DecisionFact, ExecutionFact, Fact, StageFact, StageOutcome, VoteFact};
 use super::ids::{AgentId, EscalationId, ReviewerId};
 use super::request::{EscalationRequest, payload_sha256};
 use super::workflow::{AutoDecision, Directory, OnDeny, TimeoutAction, WorkflowSpec};
@@ -148,7 +149,7 @@ pub fn step(esc: &Escalation, event: Event, dir: &Directory, now: Time) -> Resul
         }
         Event::ReportExecution(report) => {
             if let Some(done) = execution::judge(&next, &report, now)? {
-                record_execution(&mut next, done, &mut out);
+                record_execution(&mut next, done, now, &mut out);
             }
         }
         Event::Revise(request) => revise(&mut next, *request, dir, now, &mut out)?,
@@ -209,6 +210,7 @@ struct Changes {
     changed: bool,
     effects: Vec<Effect>,
     audit: Vec<AuditRecord>,
+    facts: Vec<Fact>,
 }
 
 impl Changes {
@@ -217,7 +219,16 @@ impl Changes {
             escalation,
             effects: self.effects,
             audit: self.audit,
+            facts: self.facts,
         }
+    }
+
+    /// The current opening of `stage` ends (call before its state is changed): its
+    /// messages lose their buttons, and analytics learn how it ended.
+    fn stage_closed(&mut self, esc: &Escalation, stage: usize, outcome: StageOutcome, now: Time) {
+        self.facts
+            .extend(StageFact::closing(esc, stage, outcome, now).map(Fact::StageClosed));
+        self.effects.push(Effect::StageClosed { stage });
     }
 }
 
@@ -257,6 +268,7 @@ fn apply_vote(
     let constraints = conditions::clean_constraints(esc, vote.choice, vote.constraints)?;
 
     let stage = esc.current_stage;
+    let first = facts::no_vote_yet(esc);
     out.changed = true;
     out.audit.push(AuditRecord::new(
         AuditKind::Vote,
@@ -280,6 +292,8 @@ fn apply_vote(
         channel: vote.channel,
         at: now,
     });
+    out.facts
+        .extend(VoteFact::of(esc, now, first).map(Fact::Vote));
     out.effects.push(Effect::VoteRecorded {
         stage,
         reviewer: vote.reviewer.clone(),
@@ -339,8 +353,8 @@ fn on_request_changes(
             at: now,
         });
     }
+    out.stage_closed(esc, stage, StageOutcome::ChangesRequested, now);
     esc.status = EscalationStatus::ChangesRequested;
-    out.effects.push(Effect::StageClosed { stage });
     out.effects.push(Effect::ChangesRequested);
 }
 
@@ -414,13 +428,13 @@ fn on_deny(
             Some(reviewer.to_string()),
             json!({"from_stage": stage + 1, "to_stage": stage, "comment": comment}),
         ));
+        out.stage_closed(esc, stage, StageOutcome::Rejected, now);
         esc.stages[stage].reset();
-        out.effects.push(Effect::StageClosed { stage });
         open_stage(esc, stage - 1, NotifyReason::StageStarted, dir, now, out);
         return;
     }
+    out.stage_closed(esc, stage, StageOutcome::Rejected, now);
     esc.stages[stage].status = StageStatus::Rejected;
-    out.effects.push(Effect::StageClosed { stage });
     decide(
         esc,
         Outcome::Denied,
@@ -445,8 +459,8 @@ fn on_approve(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Change
     if last && unique_approvers(esc).len() < minimum {
         return;
     }
+    out.stage_closed(esc, stage, StageOutcome::Approved, now);
     esc.stages[stage].status = StageStatus::Approved;
-    out.effects.push(Effect::StageClosed { stage });
     if last {
         let by = unique_approvers(esc)
             .into_iter()
@@ -523,7 +537,7 @@ fn notify_effect(
 /// Rules 5–7: delegation tiers, SLA escalation and the timeout, whichever are due.
 fn apply_tick(esc: &mut Escalation, dir: &Directory, now: Time, out: &mut Changes) {
     if execution::awaits_report(esc) && super::receipt::expired(esc, now) {
-        record_execution(esc, execution::unreported(), out);
+        record_execution(esc, execution::unreported(), now, out);
         return;
     }
     if esc.is_final() {
@@ -629,6 +643,20 @@ fn decide(
     } else {
         Default::default()
     };
+    // A timeout or a cancel ends the stage that was open (a vote that decided closed it
+    // already; a stage waiting for a revision was closed when changes were asked for).
+    let open = esc
+        .stages
+        .get(esc.current_stage)
+        .is_some_and(|s| s.status.is_open());
+    if esc.is_pending() && open {
+        let ended = match outcome {
+            Outcome::Cancelled => StageOutcome::Cancelled,
+            _ => StageOutcome::Expired,
+        };
+        out.facts
+            .extend(StageFact::closing(esc, esc.current_stage, ended, now).map(Fact::StageClosed));
+    }
     esc.status = outcome.status();
     esc.decision = Some(Decision {
         outcome,
@@ -649,12 +677,18 @@ fn decide(
             .map(Decider::to_string),
         serde_json::to_value(&esc.decision).unwrap_or_default(),
     ));
+    out.facts.extend(DecisionFact::of(esc).map(Fact::Decided));
     out.effects.push(Effect::Decided);
 }
 
 /// Records what was executed (or that nothing was reported in time): audited, and every
 /// reviewer's message shows it.
-fn record_execution(esc: &mut Escalation, done: super::escalation::Execution, out: &mut Changes) {
+fn record_execution(
+    esc: &mut Escalation,
+    done: super::escalation::Execution,
+    now: Time,
+    out: &mut Changes,
+) {
     let (kind, actor) = match done.status {
         super::escalation::ExecutionStatus::Unreported => (AuditKind::ExecutionUnreported, None),
         _ => (
@@ -675,6 +709,8 @@ fn record_execution(esc: &mut Escalation, done: super::escalation::Execution, ou
         }),
     ));
     esc.execution = Some(done);
+    out.facts
+        .extend(ExecutionFact::of(esc, now).map(Fact::Execution));
     out.changed = true;
     out.effects.push(Effect::ExecutionRecorded);
 }

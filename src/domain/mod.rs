@@ -9,6 +9,7 @@ pub mod eligibility;
 pub mod engine;
 pub mod escalation;
 pub mod execution;
+pub mod facts;
 pub mod ids;
 pub mod policy;
 pub mod receipt;
@@ -24,6 +25,8 @@ mod auto_tests;
 mod engine_props;
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod facts_tests;
 /// Builders for unit tests anywhere in the crate: a directory, workflows, requests, votes, `t0`.
 #[cfg(test)]
 pub(crate) mod fixtures;

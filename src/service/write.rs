@@ -33,6 +33,7 @@ impl Service {
             at: w.now,
             audit: &w.step.audit,
             outbox: self.notifier.plan(esc, &w.step.effects, &ctx),
+            facts: &w.step.facts,
         })
     }
 

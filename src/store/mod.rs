@@ -12,6 +12,7 @@ pub mod audit;
 mod batch;
 mod checkpoint;
 mod escalations;
+pub mod facts;
 mod gauges;
 mod group;
 mod health;

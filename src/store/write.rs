@@ -4,7 +4,8 @@
 
 use super::health::Health;
 use super::outbox::Queued;
-use super::{Result, StoreError, Tx, audit, escalations, outbox, timers};
+use super::{Result, StoreError, Tx, audit, escalations, facts, outbox, timers};
+use crate::domain::facts::Fact;
 use crate::domain::timers::Timer;
 use crate::domain::{AgentId, AuditRecord, Escalation, EscalationId, ReviewerId, Time};
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub struct StepRows {
     at: Time,
     audit: Vec<AuditRecord>,
     outbox: Vec<Queued>,
+    facts: Vec<Fact>,
 }
 
 /// What one step writes, before encoding.
@@ -42,6 +44,8 @@ pub struct Step<'a> {
     pub at: Time,
     pub audit: &'a [AuditRecord],
     pub outbox: Vec<outbox::NewItem>,
+    /// What analytics count (design.md §8).
+    pub facts: &'a [Fact],
 }
 
 impl StepRows {
@@ -58,6 +62,7 @@ impl StepRows {
                 .into_iter()
                 .map(|item| Queued::new(id, step.at, item))
                 .collect(),
+            facts: step.facts.to_vec(),
         })
     }
 
@@ -99,7 +104,7 @@ impl WriteTx {
 
     /// Writes encoded steps, a few statements per table for the whole batch: new or
     /// updated escalation rows, pending reviews, armed timers, audit records and outbox
-    /// rows. Each escalation at most once per call. An updated row whose revision moved
+    /// rows, analytics facts. Each escalation at most once per call. An updated row whose revision moved
     /// since its step was worked out fails the whole call with [`StoreError::Conflict`].
     pub async fn write_steps(&mut self, rows: &[&StepRows]) -> Result<()> {
         let records = |new: bool| -> Vec<&escalations::Record> {
@@ -130,7 +135,12 @@ impl WriteTx {
             .collect();
         audit::append_all(tx, &entries).await?;
         let queued: Vec<&Queued> = rows.iter().flat_map(|r| &r.outbox).collect();
-        outbox::enqueue(tx, &queued).await
+        outbox::enqueue(tx, &queued).await?;
+        let counted: Vec<_> = rows
+            .iter()
+            .flat_map(|r| r.facts.iter().map(|f| (r.id(), f)))
+            .collect();
+        facts::insert(tx, &counted).await
     }
 
     /// Replaces the armed timers of escalations whose state did not change (a tick that

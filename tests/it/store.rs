@@ -23,6 +23,7 @@ async fn bump(app: &TestApp, id: &EscalationId, base: u32) -> StepRows {
         at: app.clock_now(),
         audit: &audit,
         outbox: Vec::new(),
+        facts: &[],
     })
     .unwrap()
 }
