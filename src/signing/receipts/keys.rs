@@ -127,6 +127,7 @@ pub struct ReceiptKeys {
 
 impl ReceiptKeys {
     pub fn new(current: ReceiptKey, previous: impl IntoIterator<Item = ReceiptKey>) -> Self {
+        super::provider::install();
         let mut verifying = vec![current.clone()];
         for key in previous {
             if !verifying.iter().any(|k| k.kid == key.kid) {

@@ -2,6 +2,7 @@
 //! `kid`), the JWK Set that publishes every verifying key, and an offline verifier.
 
 mod keys;
+mod provider;
 mod verify;
 
 pub use keys::{Jwk, JwkSet, KeyError, ReceiptKey, ReceiptKeys, SignError};
