@@ -43,10 +43,10 @@ fn signer(alg: &Algorithm, key: &EncodingKey) -> jsonwebtoken::errors::Result<Bo
     }
     let parsed = SigningKey::from_pkcs8_der(der)
         .map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidEddsaKey)?;
-    if let Ok(mut list) = PARSED.write() {
-        if known(&list).is_none() {
-            list.push((der.to_vec(), parsed.clone()));
-        }
+    if let Ok(mut list) = PARSED.write()
+        && known(&list).is_none()
+    {
+        list.push((der.to_vec(), parsed.clone()));
     }
     Ok(Box::new(EdDsa(parsed)))
 }
