@@ -21,6 +21,7 @@ mod read;
 mod revision_keys;
 mod settings;
 pub mod slack;
+mod slack_home;
 pub mod timers;
 mod write;
 
