@@ -412,3 +412,16 @@ async fn a_rate_limited_publish_waits_for_retry_after() {
     env.app.deliver_all().await;
     assert_eq!(env.slack.homes_of("bob").len(), 1);
 }
+
+#[test]
+fn manifest_subscribes_to_app_home_opened_and_enables_the_home_tab() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifest.yml"))
+        .expect("manifest.yml");
+    let manifest: Value = serde_norway::from_str(&manifest).expect("manifest parses");
+    let events = &manifest["settings"]["event_subscriptions"];
+    assert_eq!(events["request_url"], "https://YOUR-HOST/slack/events");
+    assert_eq!(events["bot_events"], json!(["app_home_opened"]));
+    let home = &manifest["features"]["app_home"];
+    assert_eq!(home["home_tab_enabled"], true);
+    assert_eq!(home["messages_tab_enabled"], true);
+}
