@@ -425,3 +425,26 @@ fn manifest_subscribes_to_app_home_opened_and_enables_the_home_tab() {
     assert_eq!(home["home_tab_enabled"], true);
     assert_eq!(home["messages_tab_enabled"], true);
 }
+
+#[tokio::test]
+async fn a_long_queue_is_cut_to_fit_and_points_to_the_web_ui() {
+    let env = env().await;
+    for n in 0..18 {
+        env.app
+            .escalate_with(rich("test.single", &format!("Deploy number {n:02}")))
+            .await;
+    }
+    env.app.deliver_all().await;
+    env.open_home("bob").await;
+    let view = env.home("bob");
+    let blocks = view["blocks"].as_array().unwrap().len();
+    assert!(blocks <= 100, "{blocks} blocks");
+    let text = text_of(&view);
+    assert!(text.contains("18 waiting"), "{text}");
+    assert!(text.contains("and 2 more"), "{text}");
+    assert!(text.contains("/ui|/ui>"), "{text}");
+    // The newest 16 are shown; the two oldest are the ones left out.
+    assert!(text.contains("Deploy number 17") && text.contains("Deploy number 02"));
+    assert!(!text.contains("Deploy number 01") && !text.contains("Deploy number 00"));
+    assert_eq!(home_buttons(&view).len(), 16 * 4);
+}
