@@ -6,6 +6,8 @@
 //! transaction; delivery loads the escalation fresh and renders it, so a message
 //! never shows a state older than the one it was delivered in. All items of an
 //! escalation share one ordering key, so an update never overtakes its post.
+//! Reviewers' Home tabs are republished the same way (see [`publish`]), under a key of
+//! their own.
 
 mod after;
 pub mod api;
