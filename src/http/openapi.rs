@@ -43,6 +43,7 @@ pub use crate::domain::status::{
         super::reviewers::pending,
         super::reviewers::vote,
         super::slack::interactions,
+        super::slack::events,
         super::links::show,
         super::links::submit,
         super::ops::healthz,
@@ -56,7 +57,7 @@ pub use crate::domain::status::{
     tags(
         (name = "agents", description = "Submit escalations, read decisions, cancel, report executions, simulate."),
         (name = "reviewers", description = "What waits for a reviewer, and voting."),
-        (name = "slack", description = "Slack's interactivity request URL (manifest.yml)."),
+        (name = "slack", description = "Slack's interactivity and Events API request URLs (manifest.yml)."),
         (name = "email links", description = "Signed links from review emails: a GET shows, only the POST votes."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
         (name = "receipts", description = "The public keys that verify decision receipts."),

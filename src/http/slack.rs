@@ -1,4 +1,5 @@
-//! `POST /slack/interactions`, the interactivity request URL of `manifest.yml`.
+//! `POST /slack/interactions`, the interactivity request URL of `manifest.yml`, and
+//! `POST /slack/events`, its Events API request URL (the Home tab).
 //!
 //! The signature (v0, 5-minute window, constant-time) is verified over the raw
 //! body before anything is parsed. The answer stays well inside Slack's 3 seconds:
@@ -8,6 +9,7 @@
 //! the clicker are sent after the answer; message updates go through the outbox.
 
 mod actions;
+mod events;
 mod form;
 
 use super::error::{AppError, ErrorBody};
@@ -62,6 +64,7 @@ pub fn router(state: &AppState) -> Router<Routed> {
     });
     Router::new()
         .route("/slack/interactions", post(interactions))
+        .route("/slack/events", post(events))
         .with_state(SlackState(slack))
 }
 
@@ -127,6 +130,48 @@ async fn interactions(
     })
 }
 
+/// Slack's Events API request URL (`manifest.yml`): `url_verification` and `app_home_opened`.
+#[utoipa::path(
+    post,
+    path = "/slack/events",
+    tag = "slack",
+    params(
+        ("X-Slack-Signature" = String, Header, description = "`v0=` + hex HMAC-SHA256 with the app's signing secret over `v0:{timestamp}:{raw body}`."),
+        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; 5-minute window."),
+        ("X-Slack-Retry-Num" = Option<String>, Header, description = "Set on Slack's retries; a delivery already taken (by `event_id`) changes nothing."),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "An Events API payload: `url_verification`, or `event_callback` (only `app_home_opened` on the `home` tab acts; other events are ignored)."),
+    responses(
+        (status = 200, description = "`url_verification`: the challenge, as `text/plain`. Otherwise empty: taken (the Home view is published after the answer) or ignored."),
+        (status = 400, description = "`malformed`: the body is not JSON.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the signature or timestamp does not verify.", body = ErrorBody),
+        (status = 404, description = "`not_found`: Slack is not configured on this server.", body = ErrorBody),
+    ),
+)]
+async fn events(
+    State(SlackState(slack)): State<SlackState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let Some(slack) = slack else {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Slack is not configured on this server.",
+        ));
+    };
+    let slack = Slack {
+        service: slack.service.current(),
+        ..Slack::clone(&slack)
+    };
+    let body = raw_body(body)?;
+    verify(&slack.verifier, &headers, &body)?;
+    let retry = headers
+        .get("x-slack-retry-num")
+        .and_then(|v| v.to_str().ok());
+    events::handle(&slack, &body, retry).await
+}
+
 /// Slack's v0 scheme: `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{raw body}`,
 /// compared in constant time, the timestamp within 5 minutes of our clock.
 fn verify(
@@ -189,6 +234,15 @@ async fn tell(slack: Arc<Slack>, notice: Notice) {
         }
     }
     let Some(channel) = &notice.channel else {
+        // A click in the Home tab comes from no conversation: tell the clicker in their DM.
+        let dm = match slack.api.open_dm(&notice.user, NOTICE_TIMEOUT).await {
+            Ok(dm) => dm,
+            Err(e) => return tracing::warn!(error = %e, "opening a DM for a reply failed"),
+        };
+        let content = SlackMessageContent::new().with_text(notice.text.clone());
+        if let Err(e) = slack.api.post(&dm, content, NOTICE_TIMEOUT).await {
+            tracing::warn!(error = %e, "a direct reply to a Slack user failed");
+        }
         return;
     };
     let sent = slack

@@ -50,6 +50,11 @@ pub trait Channel: Send + Sync {
     fn audit_kinds(&self) -> (AuditKind, AuditKind) {
         (AuditKind::Notified, AuditKind::NotificationFailed)
     }
+
+    /// Whether delivering (or giving up) this item is recorded in the audit chain.
+    fn audited(&self, _item: &Item) -> bool {
+        true
+    }
 }
 
 /// The channels enabled for this process.

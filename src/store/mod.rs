@@ -21,6 +21,7 @@ mod read;
 mod revision_keys;
 mod settings;
 pub mod slack;
+mod slack_home;
 pub mod timers;
 mod write;
 
@@ -258,6 +259,11 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         (
             "recent decisions by intent",
             escalations::RECENT_DECISIONS.into(),
+        ),
+        ("newer Home items", slack_home::NEWER_OPEN.into()),
+        (
+            "Home queue, newest first",
+            slack_home::NEWEST_PENDING.into(),
         ),
         ("escalations by id", escalations::by_ids_sql("state", 3)),
         ("escalation update", escalations::update_sql(3)),

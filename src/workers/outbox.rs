@@ -278,20 +278,23 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
     tx.outbox_delivered(&delivered, now).await?;
     let mut audits = Vec::new();
     for (item, recorded) in judged {
-        let (ok_kind, failed_kind) = service
-            .notifier
-            .channel(ChannelKind::parse(&item.channel))
+        let channel = service.notifier.channel(ChannelKind::parse(&item.channel));
+        let (ok_kind, failed_kind) = channel
             .map_or((AuditKind::Notified, AuditKind::NotificationFailed), |c| {
                 c.audit_kinds()
             });
+        let audited = channel.is_none_or(|c| c.audited(item));
         match recorded {
-            Recorded::Delivered => audits.push((item, audit(item, ok_kind, None))),
+            Recorded::Delivered if audited => audits.push((item, audit(item, ok_kind, None))),
+            Recorded::Delivered => {}
             Recorded::Retried { at, error } => {
                 tx.outbox_retry(item.id, *at, error).await?;
             }
             Recorded::Failed { error } => {
                 tx.outbox_failed(item.id, now, error).await?;
-                audits.push((item, audit(item, failed_kind, Some(error))));
+                if audited {
+                    audits.push((item, audit(item, failed_kind, Some(error))));
+                }
             }
         }
     }

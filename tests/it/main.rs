@@ -26,6 +26,7 @@ mod reviewers;
 mod revisions;
 mod robustness;
 mod slack;
+mod slack_home;
 mod slack_sdk;
 mod ssrf;
 mod storage;

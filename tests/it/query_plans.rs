@@ -42,6 +42,8 @@ fn expected(name: &str) -> &'static str {
         "escalations by id" | "escalation update" => "sqlite_autoindex_escalations_1",
         "audit head" => "INTEGER PRIMARY KEY",
         "open escalations of an agent" => "sqlite_autoindex_agent_open_1",
+        "newer Home items" => "outbox_open_by_key",
+        "Home queue, newest first" => "PRIMARY KEY (reviewer_id=?)",
         other => panic!("no expectation for hot query {other:?}"),
     }
 }

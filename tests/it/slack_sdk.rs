@@ -4,7 +4,8 @@
 //!
 //! One life cycle per shape: a request, the conditions modal with typed inputs, the vote
 //! lines, the decided message with the receipt window, the execution outcome in red, a
-//! request for changes, a revision with a long diff, and the deny and request-changes modals.
+//! request for changes, a revision with a long diff, the deny and request-changes modals, and
+//! the Home tab views (a queue with requests, an empty one, a Slack user who is no reviewer).
 //! `slack_sdk` is installed by `.ci/run`; without it the check is skipped with a note,
 //! except under CI, where that is a failure.
 
@@ -150,7 +151,20 @@ async fn every_message_and_modal_passes_slacks_own_block_kit_models() {
         assert_eq!(app.interact(&click).await.status(), StatusCode::OK);
     }
 
-    // Every body Slack was sent, as sent (updates included), and every modal.
+    // Home tab views: Carol's queue (the revised request waits on her), Dave's, a stranger's.
+    for (name, event) in [
+        ("carol", "Ev0SDK1"),
+        ("dave", "Ev0SDK2"),
+        ("mallory", "Ev0SDK3"),
+    ] {
+        let r = app
+            .slack_event(&fake_slack::home_opened(name, event), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    app.deliver_all().await;
+
+    // Every body Slack was sent, as sent (updates included), and every modal and Home view.
     let mut shapes: Vec<(String, &str, Value)> = Vec::new();
     for call in slack.calls() {
         if matches!(call.method.as_str(), "chat.postMessage" | "chat.update")
@@ -167,9 +181,20 @@ async fn every_message_and_modal_passes_slacks_own_block_kit_models() {
         let what = format!("views.open {}", view["callback_id"]);
         shapes.push((what, "view", view));
     }
+    let homes = slack.homes();
+    assert_eq!(homes.len(), 3, "{homes:?}");
+    assert!(
+        homes
+            .iter()
+            .any(|(_, v)| fake_slack::home_buttons(v).len() >= 3),
+        "a Home view with buttons"
+    );
+    for (user, view) in homes {
+        shapes.push((format!("views.publish {user}"), "view", view));
+    }
     let methods: Vec<&str> = shapes.iter().map(|(m, _, _)| m.as_str()).collect();
     assert!(methods.contains(&"chat.update"), "{methods:?}");
-    assert!(shapes.iter().filter(|(_, k, _)| *k == "view").count() >= 3);
+    assert!(shapes.iter().filter(|(_, k, _)| *k == "view").count() >= 6);
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shapes.json");

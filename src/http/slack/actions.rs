@@ -11,7 +11,8 @@ use crate::domain::{Constraints, Escalation, EscalationId, ReviewerId, VoteChann
 use crate::http::error::AppError;
 use crate::notify::slack::modals;
 use crate::notify::slack::mrkdwn::escape;
-use crate::notify::slack::refs::{ActionRef, Button, StoredRound};
+use crate::notify::slack::publish;
+use crate::notify::slack::refs::{ActionRef, Button, Op, StoredRound};
 use crate::service::ApplyError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
@@ -83,7 +84,8 @@ fn unknown_user(user: &str) -> String {
 
 const INTERNAL: &str = "Something went wrong on our side; nothing was recorded. Please try again.";
 
-/// Button clicks in a request message.
+/// Button clicks in a request message, or in a reviewer's Home view (no message, no
+/// `response_url`: a refusal is told in a direct message).
 pub async fn block_actions(
     slack: &Slack,
     ev: SlackInteractionBlockActionsEvent,
@@ -135,7 +137,26 @@ pub async fn block_actions(
     };
     match outcome {
         Ok(()) => Reply::ack(),
-        Err(text) => tell(text),
+        Err(text) => {
+            // A click in a Home view Slack still shows but we would not: show the queue as it is.
+            if matches!(ev.container, SlackInteractionActionContainer::View(_)) {
+                republish_home(slack, &user).await;
+            }
+            tell(text)
+        }
+    }
+}
+
+/// Queues a publish of this user's Home view (a vote that went through republishes it
+/// from its own step; a refused one does not change anything, so it is asked for here).
+async fn republish_home(slack: &Slack, user: &str) {
+    let item = publish::item(&Op::HomeFor {
+        user: user.to_owned(),
+    });
+    let service = &slack.service;
+    match service.store.queue_item(item, service.now()).await {
+        Ok(()) => service.signals.wake_outbox(),
+        Err(e) => tracing::warn!(error = %e, "queueing a Home view publish failed"),
     }
 }
 

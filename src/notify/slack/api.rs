@@ -84,6 +84,9 @@ const PERMANENT: &[&str] = &[
     "invalid_trigger_id",
     "exchanged_trigger_id",
     "view_too_large",
+    // views.publish of a Home view while the app's Home tab is off: the operator turns it
+    // on, and the next change of the reviewer's queue publishes again.
+    "not_enabled",
 ];
 
 fn classify(e: SlackClientError) -> ApiError {
@@ -216,6 +219,18 @@ impl SlackApi {
         let session = self.client.open_session(&self.token);
         let req = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.to_owned()), view);
         timed(limit, session.views_open(&req)).await.map(drop)
+    }
+
+    /// Publishes (replaces) a user's Home tab view.
+    pub async fn publish_home(
+        &self,
+        user: &str,
+        view: SlackView,
+        limit: Duration,
+    ) -> Result<(), ApiError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiViewsPublishRequest::new(SlackUserId(user.to_owned()), view);
+        timed(limit, session.views_publish(&req)).await.map(drop)
     }
 
     /// The Slack user with this email; `None` when the workspace has none.

@@ -143,7 +143,7 @@ fn open(m: &Msg<'_>, s: &Scope) -> Vec<SlackBlock> {
         .and_then(|r| own_vote(m, s.opening.stage, r))
     {
         Some(note) => blocks.push(kit::section(&note)),
-        None => blocks.push(actions(esc, s.opening)),
+        None => blocks.push(actions(esc, s.opening, None)),
     }
     blocks.push(footer(esc));
     blocks
@@ -530,20 +530,27 @@ fn own_vote(m: &Msg<'_>, stage: usize, reviewer: &ReviewerId) -> Option<String> 
     Some(text)
 }
 
-fn actions(esc: &Escalation, opening: Opening) -> SlackBlock {
+/// The request's buttons. `suffix` makes block and action ids unique where several
+/// requests share one view (the Home tab); the value is the same either way.
+fn actions(esc: &Escalation, opening: Opening, suffix: Option<&str>) -> SlackBlock {
     let value = ActionRef::new(esc, opening).encode();
+    let button = |action: Button, label: &str, style| {
+        let id = match suffix {
+            Some(s) => action.with_suffix(s),
+            None => action.action_id().to_owned(),
+        };
+        button(&id, label, style, &value)
+    };
     let mut elements = vec![button(
         Button::Approve,
         "Approve",
         Some(SlackBlockButtonStyle::Primary),
-        &value,
     )];
     if !esc.workflow.conditions.is_empty() {
         elements.push(button(
             Button::ApproveWithConditions,
             "Approve with conditions…",
             None,
-            &value,
         ));
     }
     let confirm = SlackBlockConfirmItem::new(
@@ -556,41 +563,65 @@ fn actions(esc: &Escalation, opening: Opening) -> SlackBlock {
         kit::plain("Cancel", kit::CONFIRM_BUTTON),
     )
     .with_style("danger".to_owned());
-    let deny = match button(
-        Button::Deny,
-        "Deny",
-        Some(SlackBlockButtonStyle::Danger),
-        &value,
-    ) {
+    let deny = match button(Button::Deny, "Deny", Some(SlackBlockButtonStyle::Danger)) {
         SlackActionBlockElement::Button(b) => b.with_confirm(confirm).into(),
         other => other,
     };
     elements.push(deny);
     // Offered while the workflow still allows a revision (design.md §7).
     if esc.may_request_changes() {
-        elements.push(button(
-            Button::RequestChanges,
-            "Request changes…",
-            None,
-            &value,
-        ));
+        elements.push(button(Button::RequestChanges, "Request changes…", None));
     }
+    let block_id = match suffix {
+        Some(s) => format!("countersign_actions:{s}"),
+        None => "countersign_actions".to_owned(),
+    };
     SlackActionsBlock::new(elements)
-        .with_block_id(kit::block_id("countersign_actions"))
+        .with_block_id(kit::block_id(&block_id))
         .into()
 }
 
 fn button(
-    action: Button,
+    action_id: &str,
     label: &str,
     style: Option<SlackBlockButtonStyle>,
     value: &str,
 ) -> SlackActionBlockElement {
     SlackBlockButtonElement::new(kit::plain(label, kit::BUTTON_TEXT))
-        .with_action_id(SlackActionId(action.action_id().to_owned()))
+        .with_action_id(SlackActionId(mrkdwn::plain_within(action_id, kit::ID)))
         .with_value(mrkdwn::plain_within(value, kit::BUTTON_VALUE))
         .opt_style(style)
         .into()
+}
+
+/// One request in a reviewer's Home tab: the message's title, summary, facts and risk
+/// reasons, and its buttons with ids made unique by the escalation id. Five blocks at most.
+pub fn home_item(v: &View<'_>) -> Vec<SlackBlock> {
+    let m = Msg {
+        view: EscalationView::new(&ViewInput {
+            esc: v.esc,
+            config: v.config,
+            dir: v.dir,
+            recent: v.recent,
+        }),
+        config: v.config,
+        slack_ids: v.slack_ids,
+        revision: None,
+    };
+    let esc = v.esc;
+    let opening = esc.opening();
+    let mut title = format!("*🔐 {}*", escape(&esc.request.intent));
+    if esc.submission() > 1 {
+        title.push_str(&format!(" · revision {}", esc.submission()));
+    }
+    let mut blocks = vec![
+        kit::section(&title),
+        summary(&m),
+        kit::fields(&facts(&m, opening.stage)),
+    ];
+    blocks.extend(risk_reasons(&m).map(|t| kit::section(&t)));
+    blocks.push(actions(esc, opening, Some(esc.id.as_str())));
+    blocks
 }
 
 fn closed_note(m: &Msg<'_>, s: &Scope) -> String {

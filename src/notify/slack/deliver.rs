@@ -23,7 +23,7 @@ impl From<StoreError> for ApiError {
 impl SlackChannel {
     /// How long one Web API call may take in the worker before it counts as failed
     /// (`delivery.timeout`).
-    fn call(&self) -> Duration {
+    pub(super) fn call(&self) -> Duration {
         self.config.delivery.timeout
     }
 

@@ -6,14 +6,18 @@
 //! transaction; delivery loads the escalation fresh and renders it, so a message
 //! never shows a state older than the one it was delivered in. All items of an
 //! escalation share one ordering key, so an update never overtakes its post.
+//! Reviewers' Home tabs are republished the same way (see [`publish`]), under a key of
+//! their own.
 
 mod after;
 pub mod api;
 pub mod blocks;
 mod deliver;
+pub mod home;
 pub mod kit;
 pub mod modals;
 pub mod mrkdwn;
+pub mod publish;
 pub mod refs;
 pub mod revision;
 
@@ -73,8 +77,10 @@ impl Channel for SlackChannel {
     }
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], _ctx: &PlanContext<'_>) -> Vec<NewItem> {
+        // The Home tab lists a reviewer's whole queue, whatever channels a workflow uses.
+        let home = publish::plan(esc, effects);
         if !esc.workflow.channels.contains(&ChannelKind::Slack) {
-            return Vec::new();
+            return home.into_iter().collect();
         }
         let item = |kind: &str, op: Op| NewItem {
             channel: ChannelKind::Slack,
@@ -118,6 +124,7 @@ impl Channel for SlackChannel {
                 }
             }
         }
+        items.extend(home);
         items
     }
 
@@ -138,6 +145,7 @@ impl Channel for SlackChannel {
                 to,
             } => self.current().post(item, stage, round, reason, to).await,
             Op::Sync => self.current().sync(item).await,
+            op @ (Op::Home { .. } | Op::HomeFor { .. }) => self.current().home(item, op).await,
         };
         match result {
             Ok(()) => Delivery::Delivered,
@@ -147,6 +155,12 @@ impl Channel for SlackChannel {
 
     fn audit_kinds(&self) -> (AuditKind, AuditKind) {
         (AuditKind::SlackDelivered, AuditKind::SlackFailed)
+    }
+
+    /// A Home view is a reviewer's own screen, refreshed on every change of their queue,
+    /// not a message about one escalation: its publishes stay out of the audit chain.
+    fn audited(&self, item: &Item) -> bool {
+        item.kind != "slack.home"
     }
 }
 

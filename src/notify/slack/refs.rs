@@ -80,7 +80,15 @@ impl Button {
         }
     }
 
+    /// The Home tab lists several requests, and Slack wants action ids unique within a
+    /// view, so there a button's id carries a suffix: `approve:esc_…`.
+    pub fn with_suffix(self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.action_id())
+    }
+
+    /// A message button's id, or a Home button's (suffix ignored: the value names the request).
     pub fn parse(action_id: &str) -> Option<Self> {
+        let action_id = action_id.split_once(':').map_or(action_id, |(a, _)| a);
         [
             Self::Approve,
             Self::ApproveWithConditions,
@@ -114,6 +122,11 @@ pub enum Op {
     },
     /// Re-render every message sent for the escalation and update those that changed.
     Sync,
+    /// The queues of these reviewers may have changed: republish the Home view of each
+    /// who has opened the Home tab.
+    Home { reviewers: Vec<ReviewerId> },
+    /// Publish this Slack user's Home view (they opened the tab, or clicked in it).
+    HomeFor { user: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,5 +193,22 @@ mod tests {
         assert_eq!(v["to"]["reviewer"], "bob");
         assert_eq!(serde_json::from_value::<Op>(v).unwrap(), op);
         assert_eq!(serde_json::to_value(Op::Sync).unwrap()["op"], "sync");
+        let home = Op::HomeFor {
+            user: "UBOB".into(),
+        };
+        let v = serde_json::to_value(&home).unwrap();
+        assert_eq!(
+            (v["op"].as_str(), v["user"].as_str()),
+            (Some("home_for"), Some("UBOB"))
+        );
+    }
+
+    #[test]
+    fn home_buttons_parse_like_message_buttons() {
+        let id = Button::Deny.with_suffix("esc_01ABC");
+        assert_eq!(id, "deny:esc_01ABC");
+        assert_eq!(Button::parse(&id), Some(Button::Deny));
+        assert_eq!(Button::parse("approve"), Some(Button::Approve));
+        assert_eq!(Button::parse("nope:approve"), None);
     }
 }

@@ -2,7 +2,8 @@
 //! token, JSON or form bodies, Block Kit limits on every message and modal. It
 //! records every call, keeps the messages it was asked to post and update, can fail
 //! on purpose (HTTP 500, 429 with Retry-After, `ok:false`), and accepts `response_url`
-//! posts. Interaction requests are signed here exactly as Slack signs them.
+//! posts. Home tab views (`views.publish`) are checked and kept per user. Interaction
+//! and event requests are signed here exactly as Slack signs them.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -100,6 +101,8 @@ struct Inner {
     calls: Vec<Call>,
     messages: Vec<Message>,
     views: Vec<Value>,
+    /// Every Home view published, with its user, in order.
+    homes: Vec<(String, Value)>,
     responses: Vec<Value>,
     failures: VecDeque<(String, Fail)>,
     next_ts: u64,
@@ -181,6 +184,23 @@ impl FakeSlack {
     /// Views opened with `views.open`, as sent.
     pub fn views(&self) -> Vec<Value> {
         self.inner.lock().unwrap().views.clone()
+    }
+
+    /// Every Home view published to this person, oldest first.
+    pub fn homes_of(&self, name: &str) -> Vec<Value> {
+        let user = user_id(name);
+        let inner = self.inner.lock().unwrap();
+        inner
+            .homes
+            .iter()
+            .filter(|(u, _)| *u == user)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Every Home view published (to anyone), with its user id, oldest first.
+    pub fn homes(&self) -> Vec<(String, Value)> {
+        self.inner.lock().unwrap().homes.clone()
     }
 
     /// A fresh `response_url` for an interaction.
@@ -347,6 +367,7 @@ fn dispatch(inner: &mut Inner, method: &str, p: &Value) -> Result<Value, String>
         "chat.update" => update(inner, p),
         "chat.postEphemeral" => ephemeral(p),
         "views.open" => views_open(inner, p),
+        "views.publish" => views_publish(inner, p),
         "users.lookupByEmail" => lookup(p),
         "users.info" => info(p),
         _ => Err("unknown_method".into()),
@@ -444,6 +465,20 @@ fn views_open(inner: &mut Inner, p: &Value) -> Result<Value, String> {
     stateful["team_id"] = json!(TEAM);
     stateful["hash"] = json!("1700000000.abcdef");
     stateful["state"] = json!({"values": {}});
+    Ok(json!({"ok": true, "view": stateful}))
+}
+
+/// Slack checks the user, that the view is a Home view, and the blocks (100 at most).
+fn views_publish(inner: &mut Inner, p: &Value) -> Result<Value, String> {
+    let user = str_param(p, "user_id")?;
+    person_by_id(user).ok_or("user_not_found")?;
+    let view = &p["view"];
+    check_home(view).map_err(|e| format!("invalid_arguments: {e}"))?;
+    inner.homes.push((user.to_owned(), view.clone()));
+    let mut stateful = view.clone();
+    stateful["id"] = json!(format!("VH{}", inner.homes.len()));
+    stateful["team_id"] = json!(TEAM);
+    stateful["hash"] = json!("1700000000.homehash");
     Ok(json!({"ok": true, "view": stateful}))
 }
 
@@ -651,6 +686,92 @@ pub fn check_view(view: &Value) -> Result<(), String> {
     max_str(&view["callback_id"], 255, "callback_id")?;
     max_str(&view["private_metadata"], 3000, "private_metadata")?;
     check_blocks(&view["blocks"], 100, true)
+}
+
+/// A Home tab view (https://docs.slack.dev/reference/views/home-tab-views): type `home`,
+/// at most 100 blocks, no input blocks, metadata within limits.
+pub fn check_home(view: &Value) -> Result<(), String> {
+    if view["type"] != "home" {
+        return Err(format!(
+            "views.publish takes a home view, not {}",
+            view["type"]
+        ));
+    }
+    max_str(&view["callback_id"], 255, "callback_id")?;
+    max_str(&view["private_metadata"], 3000, "private_metadata")?;
+    check_blocks(&view["blocks"], 100, false)
+}
+
+/// The buttons of a Home view, in order.
+pub fn home_buttons(view: &Value) -> Vec<Value> {
+    view["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// A `block_actions` payload for a click in a Home view: the container is the view, and
+/// there is no message, channel or `response_url`.
+pub fn click_home(user: &str, view: &Value, action_id: &str) -> Value {
+    let button = home_buttons(view)
+        .into_iter()
+        .find(|b| b["action_id"] == action_id)
+        .unwrap_or_else(|| panic!("no {action_id} button in {view}"));
+    let mut stateful = view.clone();
+    stateful["id"] = json!("VHOME1");
+    stateful["team_id"] = json!(TEAM);
+    stateful["hash"] = json!("1700000000.homehash");
+    stateful["state"] = json!({"values": {}});
+    stateful["app_id"] = json!("A0TEST");
+    stateful["bot_id"] = json!("B0TEST");
+    stateful["root_view_id"] = json!("VHOME1");
+    json!({
+        "type": "block_actions",
+        "user": {"id": user_id(user), "username": user, "name": user, "team_id": TEAM},
+        "api_app_id": "A0TEST",
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": "VHOME1"},
+        "trigger_id": format!("{}.{}", ulid::Ulid::new(), user),
+        "team": {"id": TEAM, "domain": "countersign-test"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "view": stateful,
+        "state": {"values": {}},
+        "actions": [{
+            "action_id": action_id,
+            "block_id": format!("countersign_actions:{}", action_id.split_once(':').map_or("", |(_, s)| s)),
+            "text": button["text"],
+            "value": button["value"],
+            "style": button.get("style").cloned().unwrap_or(Value::Null),
+            "type": "button",
+            "action_ts": "1700000000.123456",
+        }],
+    })
+}
+
+/// An `event_callback` delivery of `app_home_opened` for this person's Home tab.
+pub fn home_opened(name: &str, event_id: &str) -> Value {
+    json!({
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0TEST",
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id(name),
+            "channel": dm_channel(name),
+            "tab": "home",
+            "event_ts": "1700000000.000100",
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "authorizations": [{"enterprise_id": null, "team_id": TEAM, "user_id": "UBOT", "is_bot": true, "is_enterprise_install": false}],
+        "is_ext_shared_channel": false,
+        "event_context": "4-eyJldCI6ImFwcF9ob21lX29wZW5lZCJ9",
+    })
 }
 
 // ---- Interactions, signed as Slack signs them ----

@@ -287,6 +287,25 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Posts a Slack Events API delivery (JSON) signed as Slack signs it, with
+    /// `X-Slack-Retry-Num` when `retry` is given.
+    pub async fn slack_event(&self, payload: &Value, retry: Option<u32>) -> Response {
+        let body = payload.to_string();
+        let ts = chrono::Utc::now().timestamp();
+        let mut req = self
+            .client
+            .post(self.url("/slack/events"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", fake_slack::sign(ts, &body));
+        if let Some(n) = retry {
+            req = req
+                .header("x-slack-retry-num", n.to_string())
+                .header("x-slack-retry-reason", "http_timeout");
+        }
+        req.body(body).send().await.expect("request")
+    }
+
     /// Runs the outbox until nothing is ready: the items of one escalation go one at a time
     /// (an outcome waits for its request), so it takes a few steps.
     pub async fn deliver_all(&self) {
