@@ -99,6 +99,7 @@ impl App {
                 api.clone(),
                 live.clone(),
                 store.clone(),
+                store.home_reviewers().await?,
             )));
         }
         if let Some(email) = &config.email {

@@ -84,6 +84,17 @@ impl Store {
         tx.commit().await
     }
 
+    /// Every reviewer who has opened the Home tab.
+    pub async fn home_reviewers(&self) -> Result<Vec<ReviewerId>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT reviewer_id FROM slack_home")
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(r,)| ReviewerId::from(r.as_str()))
+            .collect())
+    }
+
     /// The (Slack user, reviewer) pairs of these reviewers who have opened the Home tab.
     pub async fn home_users(&self, reviewers: &[ReviewerId]) -> Result<Vec<(String, String)>> {
         let mut found = Vec::new();

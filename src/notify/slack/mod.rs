@@ -23,12 +23,15 @@ pub mod revision;
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;
-use crate::domain::{AuditKind, ChannelKind, Directory, Effect, Escalation, NotifyReason};
+use crate::domain::{
+    AuditKind, ChannelKind, Directory, Effect, Escalation, NotifyReason, ReviewerId,
+};
 use crate::service::Live;
 use crate::store::Store;
 use crate::store::outbox::{Item, NewItem, Priority};
 use api::SlackApi;
 use refs::{Op, Target};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// `config` and `dir` are one config version: each delivery takes the one serving then
@@ -40,10 +43,15 @@ pub struct SlackChannel {
     dir: Arc<Directory>,
     live: Live,
     store: Store,
+    /// Reviewers who have opened the Home tab: only their queues are worth republishing,
+    /// so a step plans no Home item while nobody has (see [`publish::plan`]).
+    openers: Arc<std::sync::RwLock<HashSet<ReviewerId>>>,
 }
 
 impl SlackChannel {
-    pub fn new(api: Arc<SlackApi>, live: Live, store: Store) -> Self {
+    /// `openers`: the reviewers who had opened the Home tab when the process started
+    /// ([`Store::home_reviewers`]).
+    pub fn new(api: Arc<SlackApi>, live: Live, store: Store, openers: Vec<ReviewerId>) -> Self {
         let snap = live.load();
         Self {
             api,
@@ -51,6 +59,14 @@ impl SlackChannel {
             config: snap.config.clone(),
             live,
             store,
+            openers: Arc::new(std::sync::RwLock::new(openers.into_iter().collect())),
+        }
+    }
+
+    /// Notes a reviewer who opened the Home tab, so their queue is republished from now on.
+    fn opened_home(&self, reviewer: &ReviewerId) {
+        if let Ok(mut openers) = self.openers.write() {
+            openers.insert(reviewer.clone());
         }
     }
 
@@ -78,7 +94,11 @@ impl Channel for SlackChannel {
 
     fn plan(&self, esc: &Escalation, effects: &[Effect], _ctx: &PlanContext<'_>) -> Vec<NewItem> {
         // The Home tab lists a reviewer's whole queue, whatever channels a workflow uses.
-        let home = publish::plan(esc, effects);
+        let home = self
+            .openers
+            .read()
+            .ok()
+            .and_then(|openers| publish::plan(esc, effects, &openers));
         if !esc.workflow.channels.contains(&ChannelKind::Slack) {
             return home.into_iter().collect();
         }

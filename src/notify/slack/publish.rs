@@ -14,6 +14,7 @@ use crate::domain::{Effect, Escalation, ReviewerId};
 use crate::notify::message_id;
 use crate::store::outbox::{Item, NewItem, Priority};
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// The ordering key of every Home item.
 pub const HOME_KEY: &str = "slack:home";
@@ -31,9 +32,14 @@ pub fn item(op: &Op) -> NewItem {
     }
 }
 
-/// The Home item of a step, when it may change someone's queue: everyone in a pool of
-/// any stage (whoever could have had it waiting), plus whoever was just notified.
-pub fn plan(esc: &Escalation, effects: &[Effect]) -> Option<NewItem> {
+/// The Home item of a step, when it may change the queue of someone who has opened the
+/// Home tab (`openers`): everyone in a pool of any stage (whoever could have had it
+/// waiting), plus whoever was just notified.
+pub fn plan(
+    esc: &Escalation,
+    effects: &[Effect],
+    openers: &HashSet<ReviewerId>,
+) -> Option<NewItem> {
     if effects
         .iter()
         .all(|e| matches!(e, Effect::ExecutionRecorded))
@@ -46,7 +52,7 @@ pub fn plan(esc: &Escalation, effects: &[Effect]) -> Option<NewItem> {
         _ => &[],
     });
     for r in esc.stages.iter().flat_map(|s| &s.pool).chain(notified) {
-        if !reviewers.contains(r) {
+        if openers.contains(r) && !reviewers.contains(r) {
             reviewers.push(r.clone());
         }
     }
@@ -89,6 +95,7 @@ impl SlackChannel {
                 if let Some(r) = &reviewer {
                     let now = chrono::Utc::now();
                     self.store.remember_home(&user, &r.id, now).await?;
+                    self.opened_home(&r.id);
                 }
                 self.publish(&user, reviewer.as_ref()).await
             }
