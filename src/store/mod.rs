@@ -22,6 +22,7 @@ mod revision_keys;
 mod settings;
 pub mod slack;
 pub mod timers;
+pub mod web;
 mod write;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

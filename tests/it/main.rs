@@ -31,3 +31,4 @@ mod ssrf;
 mod storage;
 mod store;
 mod timers;
+mod ui;

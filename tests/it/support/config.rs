@@ -152,6 +152,8 @@ pub struct Server {
     receipt_key: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     previous_receipt_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
 }
 
 impl Default for Server {
@@ -170,11 +172,17 @@ impl Default for Server {
             max_connections: None,
             receipt_key: None,
             previous_receipt_keys: Vec::new(),
+            public_url: None,
         }
     }
 }
 
 impl Server {
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
+    }
+
     pub fn allow_private_callbacks(mut self, allow: bool) -> Self {
         self.allow_private_callbacks = allow;
         self
