@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// GET /ui/escalations/{id}
+#[utoipa::path(get, path = "/ui/escalations/{id}", operation_id = "ui_escalation", tag = "web ui", params(("id" = String, Path, description = "The escalation.")), responses((status = 200, description = "The escalation and its timeline from the audit trail.", content_type = "text/html"), (status = 303, description = "No live session: to /ui/login."), (status = 404, description = "Unknown, or not one this reviewer may see.", content_type = "text/html")))]
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,

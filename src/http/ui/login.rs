@@ -40,6 +40,7 @@ fn with_pre(state: &AppState, page: Page, pre: &str, fresh: bool) -> Response {
 }
 
 /// GET /ui/login: the address form.
+#[utoipa::path(get, path = "/ui/login", operation_id = "ui_login_form", tag = "web ui", responses((status = 200, description = "The sign-in form; sets the pre-session cookie its CSRF token is bound to.", content_type = "text/html")))]
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (pre, fresh) = pre_value(&headers);
     let page = page(
@@ -51,6 +52,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// POST /ui/login: queues a sign-in mail for a reviewer's address; the same answer for any address.
+#[utoipa::path(post, path = "/ui/login", operation_id = "ui_login_request", tag = "web ui", request_body(content_type = "application/x-www-form-urlencoded", description = "The form's fields, with `csrf`."), responses((status = 200, description = "Check your mail: the same page whether or not the address is a reviewer's.", content_type = "text/html"), (status = 403, description = "The form's CSRF token is missing or wrong: nothing was done.", content_type = "text/html"), (status = 422, description = "No address given.", content_type = "text/html")))]
 pub async fn request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -143,6 +145,7 @@ fn spent() -> Page {
 }
 
 /// GET /ui/login/{token}: the "Sign in" button. Reads only.
+#[utoipa::path(get, path = "/ui/login/{token}", operation_id = "ui_login_link", tag = "web ui", params(("token" = String, Path, description = "The mailed sign-in token.")), responses((status = 200, description = "The Sign in button. Changes nothing.", content_type = "text/html"), (status = 400, description = "A tampered or foreign link.", content_type = "text/html"), (status = 409, description = "Already used.", content_type = "text/html"), (status = 410, description = "Expired.", content_type = "text/html")))]
 pub async fn link(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -174,6 +177,7 @@ pub async fn link(
 }
 
 /// POST /ui/login/{token}: uses the link once and opens a session.
+#[utoipa::path(post, path = "/ui/login/{token}", operation_id = "ui_login_sign_in", tag = "web ui", params(("token" = String, Path, description = "The mailed sign-in token.")), request_body(content_type = "application/x-www-form-urlencoded", description = "The form's fields, with `csrf`."), responses((status = 303, description = "Signed in: the session cookie is set; to /ui."), (status = 400, description = "A tampered or foreign link.", content_type = "text/html"), (status = 403, description = "The form's CSRF token is missing or wrong: nothing was done.", content_type = "text/html"), (status = 409, description = "Already used.", content_type = "text/html"), (status = 410, description = "Expired.", content_type = "text/html")))]
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,6 +224,7 @@ pub async fn sign_in(
 }
 
 /// POST /ui/logout: ends the session server-side and clears the cookie.
+#[utoipa::path(post, path = "/ui/logout", operation_id = "ui_logout", tag = "web ui", request_body(content_type = "application/x-www-form-urlencoded", description = "The form's fields, with `csrf`."), responses((status = 303, description = "Signed out (the session is revoked), or not signed in: to /ui/login."), (status = 403, description = "The form's CSRF token is missing or wrong: nothing was done.", content_type = "text/html")))]
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -87,3 +87,20 @@ fn internal() -> Page {
         "Something went wrong on our side; nothing was changed. Please try again in a minute.",
     )
 }
+
+/// The UI's routes in `/openapi.json` (merged into the API's document).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        queue::show,
+        queue::vote,
+        login::form,
+        login::request,
+        login::link,
+        login::sign_in,
+        login::sign_out,
+        escalation::show,
+    ),
+    tags((name = "web ui", description = "Server-rendered pages for reviewers and operators; a session cookie after a mailed sign-in link."))
+)]
+pub struct ApiDoc;

@@ -38,6 +38,7 @@ struct Returned<'a> {
 }
 
 /// GET /ui
+#[utoipa::path(get, path = "/ui", operation_id = "ui_queue", tag = "web ui", params(("voted" = Option<String>, Query, description = "Set by the redirect after a vote.")), responses((status = 200, description = "My queue: what waits for the signed-in reviewer, with the vote forms.", content_type = "text/html"), (status = 303, description = "No live session: to /ui/login.")))]
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,6 +139,7 @@ fn item(
 }
 
 /// POST /ui/escalations/{id}/vote
+#[utoipa::path(post, path = "/ui/escalations/{id}/vote", operation_id = "ui_vote", tag = "web ui", params(("id" = String, Path, description = "The escalation.")), request_body(content_type = "application/x-www-form-urlencoded", description = "The form's fields, with `csrf`."), responses((status = 303, description = "Recorded: back to the queue (or no live session: to /ui/login)."), (status = 403, description = "The form's CSRF token is missing or wrong: nothing was done.", content_type = "text/html"), (status = 404, description = "No such escalation.", content_type = "text/html"), (status = 409, description = "Already decided, already voted, or the stage moved on: the queue with the engine's message.", content_type = "text/html"), (status = 422, description = "The form again, saying what is missing.", content_type = "text/html")))]
 pub async fn vote(
     State(state): State<AppState>,
     headers: HeaderMap,
