@@ -1,18 +1,80 @@
 //! Insights (operators only): the analytics report as server-rendered SVG charts and
 //! tables, with the open alerts. Others get a 403 page.
 
-use super::session::Viewer;
-use super::signed_in;
+use super::session::{self, Viewer};
+use super::{internal, notice, signed_in, to_login};
 use crate::domain::analytics::Analytics;
+use crate::http::AppState;
 use crate::http::pages::Page;
 use crate::view::insights;
-use axum::http::StatusCode;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::json;
 
-/// The windows the page offers.
+/// The windows the page offers; `since` may be any duration up to a year.
 const WINDOWS: [&str; 4] = ["24h", "7d", "30d", "90d"];
+const DEFAULT_WINDOW: &str = "7d";
+const LONGEST: std::time::Duration = std::time::Duration::from_secs(366 * 86400);
 
-#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Deserialize)]
+pub struct Window {
+    since: Option<String>,
+}
+
+/// GET /ui/insights?since=7d
+#[utoipa::path(get, path = "/ui/insights", operation_id = "ui_insights", tag = "web ui",
+    params(("since" = Option<String>, Query, description = "The window, e.g. 24h, 7d (default), 30d.")),
+    responses(
+        (status = 200, description = "The analytics as SVG charts and tables, with the open alerts.", content_type = "text/html"),
+        (status = 303, description = "No live session: to /ui/login."),
+        (status = 400, description = "The window is not a duration.", content_type = "text/html"),
+        (status = 403, description = "Not an operator.", content_type = "text/html"),
+    ),
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Window>, QueryRejection>,
+) -> Response {
+    let Some(viewer) = session::viewer(&state, &headers).await else {
+        return to_login();
+    };
+    if !viewer.admin {
+        return notice(
+            StatusCode::FORBIDDEN,
+            "Operators only",
+            "Insights are for operators (reviewers with admin: true in the configuration).",
+        )
+        .into_response();
+    }
+    let text = query
+        .ok()
+        .and_then(|Query(w)| w.since)
+        .unwrap_or_else(|| DEFAULT_WINDOW.to_owned());
+    let Some(since) = humantime::parse_duration(&text)
+        .ok()
+        .filter(|d| *d <= LONGEST && !d.is_zero())
+    else {
+        return notice(
+            StatusCode::BAD_REQUEST,
+            "Unknown window",
+            "The window is a duration such as 24h, 7d or 30d, at most a year.",
+        )
+        .into_response();
+    };
+    let now = state.service.now();
+    match state.service.analytics(since, now).await {
+        Ok(report) => page(&viewer, &report, &text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "computing analytics for the Insights page");
+            internal().into_response()
+        }
+    }
+}
+
 fn page(viewer: &Viewer, report: &Analytics, since: &str) -> Page {
     let context = json!({
         "report": insights::model(report),

@@ -26,6 +26,7 @@ pub fn router() -> Router<Routed> {
         .route("/ui/logout", post(login::sign_out))
         .route("/ui/escalations/{id}", get(escalation::show))
         .route("/ui/escalations/{id}/vote", post(queue::vote))
+        .route("/ui/insights", get(insights::show))
         .layer(middleware::map_response(pages::secure_headers))
 }
 
@@ -100,6 +101,7 @@ fn internal() -> Page {
         login::sign_in,
         login::sign_out,
         escalation::show,
+        insights::show,
     ),
     tags((name = "web ui", description = "Server-rendered pages for reviewers and operators; a session cookie after a mailed sign-in link."))
 )]

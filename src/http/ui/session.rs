@@ -48,6 +48,7 @@ impl Viewer {
                 email: format!("{id}@example.com"),
                 roles: Vec::new(),
                 department: None,
+                admin,
             },
             admin,
             session_sha256: String::new(),
@@ -130,10 +131,10 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
         }
     };
     let profile = state.service.dir.get(&session.reviewer)?.clone();
-    if now - session.seen_at >= TOUCH_EVERY {
-        if let Err(e) = state.service.store.touch_session(&hash, now).await {
-            tracing::warn!(error = %e, "could not move a web session's idle clock");
-        }
+    if now - session.seen_at >= TOUCH_EVERY
+        && let Err(e) = state.service.store.touch_session(&hash, now).await
+    {
+        tracing::warn!(error = %e, "could not move a web session's idle clock");
     }
     Some(Viewer {
         admin: is_operator(&profile),
@@ -145,8 +146,7 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
 
 /// Operators (`admin: true`, design.md §8).
 fn is_operator(profile: &ReviewerProfile) -> bool {
-    let _ = profile;
-    false // UNTIL-MERGE: profile.admin (i12/analytics)
+    profile.admin
 }
 
 /// The pre-session CSRF token for the value of the pre-session cookie.

@@ -63,7 +63,7 @@ async fn signed_in_browser(app: &TestApp, smtp: &SmtpServer, reviewer: &str) -> 
 #[tokio::test]
 async fn a_reviewer_signs_in_by_mail_approves_from_the_queue_and_reads_the_timeline() {
     let smtp = SmtpServer::start().await;
-    let app = spawn(&smtp, TestConfig::default()).await;
+    let app = spawn(&smtp, TestConfig::default().admin("dave")).await;
     let id = app
         .escalate_with(serde_json::json!({
             "intent": "test.single",
@@ -121,6 +121,20 @@ async fn a_reviewer_signs_in_by_mail_approves_from_the_queue_and_reads_the_timel
     assert!(text.contains("Approved at stage 1 via ui"), "{text}");
     assert!(text.contains("Decided: approved"), "{text}");
     shoot(&browser, "escalation").await;
+
+    browser.goto(&app.url("/ui/insights")).await;
+    browser.wait_for_title("Operators only").await;
+    browser.quit().await;
+
+    let browser = signed_in_browser(&app, &smtp, "dave").await;
+    browser.goto(&app.url("/ui/insights?since=7d")).await;
+    browser.wait_for_title("Insights").await;
+    let chart = browser.find("svg.bars title").await;
+    assert!(!chart.is_empty());
+    let source = browser.source().await;
+    assert!(source.contains("Decisions by outcome"), "charts present");
+    assert!(source.contains("<title>approved: 1</title>"));
+    shoot(&browser, "insights").await;
 
     browser.quit().await;
 }

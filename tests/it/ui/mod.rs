@@ -465,3 +465,40 @@ async fn a_queue_vote_goes_through_the_engine_and_the_page_shows_to_whom_it_may(
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     assert_eq!(hidden.body, unknown.body, "existence is not leaked");
 }
+
+#[tokio::test]
+async fn insights_are_for_operators_only() {
+    let smtp = SmtpServer::start().await;
+    let app = spawn(&smtp, TestConfig::default().admin("dave")).await;
+    let id = app.escalate_id("test.single").await;
+    app.approve(&id, "bob").await;
+    let (bob, _) = sign_in(&app, &smtp, "bob").await;
+    let refused = get(&app, "/ui/insights", &bob).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!refused.body.contains("<svg"));
+    assert!(
+        !get(&app, "/ui", &bob).await.body.contains("/ui/insights\""),
+        "no link for non-operators"
+    );
+
+    let (dave, _) = sign_in(&app, &smtp, "dave").await;
+    let page = get(&app, "/ui/insights?since=7d", &dave).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body.matches("<svg").count(), 6);
+    assert!(
+        page.body.contains("<title>approved: 1</title>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        get(&app, "/ui/insights?since=soon", &dave).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // An operator sees any escalation.
+    assert_eq!(
+        get(&app, &format!("/ui/escalations/{id}"), &dave)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
