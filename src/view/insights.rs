@@ -13,7 +13,7 @@ const BAR_X: f64 = 150.0;
 const BAR_MAX: f64 = 190.0;
 const ROW: f64 = 24.0;
 /// Labels longer than this are shortened in the drawing (the row's title has all of it).
-const LABEL_CHARS: usize = 22;
+const LABEL_CHARS: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bars {
