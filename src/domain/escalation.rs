@@ -318,6 +318,9 @@ pub enum VoteChannel {
     Slack,
     Email,
     Api,
+    /// The web UI's queue (design.md §2 and §8 call it `ui`).
+    #[serde(rename = "ui")]
+    Web,
 }
 
 impl VoteChannel {
@@ -326,6 +329,7 @@ impl VoteChannel {
             Self::Slack => "slack",
             Self::Email => "email",
             Self::Api => "api",
+            Self::Web => "ui",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod receipt;
 pub mod request;
 pub mod simulation;
 pub mod status;
+pub mod tally;
 pub mod timers;
 pub mod workflow;
 

@@ -7,10 +7,9 @@
 
 use super::error::AppError;
 use super::openapi::LinkForm;
+use super::pages::vote_form::{self, Submitted, verb};
 use super::pages::{self, Page};
 use super::{AppState, Routed};
-use crate::domain::Constraints;
-use crate::domain::conditions::{InputKind, MAX_TEXT_CONSTRAINT_LEN};
 use crate::domain::engine::{self, Event, VoteInput};
 use crate::domain::{Escalation, Opening, Refusal, Time, Vote, VoteChannel, VoteChoice};
 use crate::service::ApplyError;
@@ -23,10 +22,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-
-/// Form field prefix of a typed condition's value; the condition id follows.
-const CONSTRAINT: &str = "constraint_";
 
 pub fn router() -> Router<Routed> {
     Router::new()
@@ -193,19 +188,10 @@ async fn submit(
         return confirm_page(&state, &link, &Submitted::default(), Some(error), now).await;
     };
     let submitted = Submitted::parse(&pairs);
-    let conditions = submitted.conditions(&link);
-    let constraints = match submitted.constraints(&link) {
-        Ok(c) => c,
+    let (conditions, constraints) = match submitted.terms(&link.esc, link.claims.action) {
+        Ok(terms) => terms,
         Err(error) => return confirm_page(&state, &link, &submitted, Some(&error), now).await,
     };
-    if link.claims.action == LinkAction::Conditions
-        && conditions.is_empty()
-        && constraints.is_empty()
-    {
-        let error =
-            "Choose, write or fill in at least one condition, or use the plain Approve link.";
-        return confirm_page(&state, &link, &submitted, Some(error), now).await;
-    }
     let vote = VoteInput {
         constraints,
         reviewer: link.claims.reviewer.clone(),
@@ -309,95 +295,6 @@ fn explain(link: &Link, refusal: Refusal, esc: Escalation) -> Problem {
     }
 }
 
-/// What the confirmation form sent.
-#[derive(Default)]
-struct Submitted {
-    comment: Option<String>,
-    checked: Vec<usize>,
-    other_conditions: String,
-    /// `constraint_<id>` fields as typed, by condition id.
-    values: HashMap<String, String>,
-}
-
-impl Submitted {
-    fn parse(pairs: &[(String, String)]) -> Self {
-        let mut out = Self::default();
-        for (key, value) in pairs {
-            match key.as_str() {
-                "comment" => out.comment = Some(value.clone()),
-                "condition" => out.checked.extend(value.trim().parse::<usize>().ok()),
-                "other_conditions" => out.other_conditions = value.clone(),
-                key => {
-                    if let Some(id) = key.strip_prefix(CONSTRAINT) {
-                        out.values.insert(id.to_owned(), value.clone());
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Offered conditions by index (unknown indexes ignored), then one per written line.
-    fn conditions(&self, link: &Link) -> Vec<String> {
-        if link.claims.action != LinkAction::Conditions {
-            return Vec::new();
-        }
-        let offered = link.esc.workflow.labels();
-        let mut out: Vec<String> = offered
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.checked.contains(i))
-            .map(|(_, c)| (*c).to_owned())
-            .collect();
-        out.extend(
-            self.other_conditions
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned),
-        );
-        out
-    }
-}
-
-impl Submitted {
-    /// The typed conditions' values (conditions link only): text as written, numbers
-    /// parsed; one that does not parse is the form's error, naming the field. Ids and
-    /// types are then the engine's to judge.
-    fn constraints(&self, link: &Link) -> Result<Constraints, String> {
-        let mut out = Constraints::new();
-        if link.claims.action != LinkAction::Conditions {
-            return Ok(out);
-        }
-        for t in link.esc.workflow.typed_conditions() {
-            let Some(text) = self.value(&t.id) else {
-                continue;
-            };
-            let value = match t.input {
-                InputKind::Text => Value::String(text.to_owned()),
-                InputKind::Number => constraints::parse_number(text)
-                    .ok_or_else(|| format!("{}: “{text}” is not a number.", t.label))?,
-            };
-            out.insert(t.id.clone(), value);
-        }
-        Ok(out)
-    }
-
-    fn value(&self, id: &str) -> Option<&str> {
-        let v = self.values.get(id)?.trim();
-        (!v.is_empty()).then_some(v)
-    }
-}
-
-fn verb(action: LinkAction) -> &'static str {
-    match action {
-        LinkAction::Approve => "Approve",
-        LinkAction::Conditions => "Approve with conditions",
-        LinkAction::Deny => "Deny",
-        LinkAction::RequestChanges => "Request changes",
-    }
-}
-
 fn escalation_view(
     state: &AppState,
     esc: &Escalation,
@@ -439,27 +336,6 @@ async fn confirm_page(
             Vec::new()
         });
     let action = link.claims.action;
-    let workflow = &link.esc.workflow;
-    // Indexes into the labels, as `Submitted::conditions` reads them back.
-    let offered: Vec<Value> = workflow
-        .labels()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({"index": i, "text": c, "checked": form.checked.contains(&i)}))
-        .collect();
-    let typed: Vec<Value> = workflow
-        .typed_conditions()
-        .map(|t| {
-            json!({
-                "field": format!("{CONSTRAINT}{}", t.id),
-                "label": t.label,
-                "number": t.input == InputKind::Number,
-                "hint": constraints::hint(t),
-                "value": form.values.get(&t.id).cloned().unwrap_or_default(),
-                "max": MAX_TEXT_CONSTRAINT_LEN,
-            })
-        })
-        .collect();
     let alternatives: Vec<Value> = link
         .siblings
         .iter()
@@ -468,12 +344,8 @@ async fn confirm_page(
     let context = json!({
         "esc": escalation_view(state, &link.esc, link.claims.stage, &recent, now),
         "reviewer": reviewer_json(state, link),
-        "action": action.as_str(),
         "verb": verb(action),
-        "offered": offered,
-        "typed": typed,
-        "form": {"comment": form.comment, "other_conditions": form.other_conditions},
-        "error": error,
+        "f": vote_form::fields(&link.esc, action, form, error, ""),
         "alternatives": alternatives,
         "revision": view::revision::revision(&link.esc, &state.service.dir),
     });

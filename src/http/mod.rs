@@ -18,6 +18,7 @@ pub mod serve;
 pub mod simulate;
 pub mod slack;
 pub mod strict_json;
+pub mod ui;
 
 use crate::notify::slack::api::SlackApi;
 use crate::service::Service;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(jwks::router())
         .merge(links::router())
+        .merge(ui::router())
         .merge(slack::router(&state))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -162,13 +164,16 @@ fn error_code(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-/// The request span, with credentials kept out of logs: an email link's token is
-/// a bearer credential, so its path is logged without it.
+/// The request span, with credentials kept out of logs: an email link's token and a
+/// sign-in link's are bearer credentials, so their paths are logged without them.
 fn span_for(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let path = request.uri().path();
-    let path = match path.strip_prefix("/links/") {
-        Some(_) => "/links/<token>",
-        None => path,
+    let path = if path.starts_with("/links/") {
+        "/links/<token>"
+    } else if path.starts_with("/ui/login/") {
+        "/ui/login/<token>"
+    } else {
+        path
     };
     tracing::debug_span!("request", method = %request.method(), path = %path)
 }

@@ -68,7 +68,9 @@ struct ApiDoc;
 
 /// The document, built once.
 pub fn document() -> Document {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::ui::ApiDoc::openapi());
+    doc
 }
 
 static JSON: LazyLock<String> =

@@ -3,6 +3,7 @@
 //! transaction — shared by concurrent steps (the store's group commit) and by batches of
 //! timer ticks.
 
+mod analytics;
 mod apply;
 mod intake;
 mod live;
@@ -11,6 +12,7 @@ mod seal;
 mod signals;
 mod write;
 
+pub use analytics::Estimates;
 pub use apply::{ApplyError, PreparedTicks};
 pub use intake::{Intake, IntakeError};
 pub use live::{Live, Snapshot, sha256_hex};
@@ -47,6 +49,8 @@ pub struct Service {
     /// Intakes and events waiting for the next group commit.
     intake: Arc<Group<intake::Job>>,
     events: Arc<Group<apply::Job>>,
+    /// Stage medians behind `estimated_completion`, read at most once a minute.
+    estimates: Arc<Estimates>,
 }
 
 impl Service {
@@ -70,6 +74,7 @@ impl Service {
             signals: Signals::new(),
             intake: Arc::new(Group::new()),
             events: Arc::new(Group::new()),
+            estimates: Arc::default(),
         }
     }
 

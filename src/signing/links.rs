@@ -11,6 +11,7 @@ use crate::domain::{Escalation, EscalationId, Opening, ReviewerId, Time, VoteCho
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, KeyInit, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -138,10 +139,10 @@ impl Key {
         }
     }
 
-    fn mac(&self, claims_b64: &str) -> Hmac<Sha256> {
+    fn mac(&self, domain: &[u8], claims_b64: &str) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        mac.update(DOMAIN);
+        mac.update(domain);
         mac.update(self.id.as_bytes());
         mac.update(b".");
         mac.update(claims_b64.as_bytes());
@@ -182,15 +183,35 @@ impl LinkKeys {
     }
 
     pub fn sign(&self, claims: &LinkClaims) -> String {
-        let json = serde_json::to_vec(claims).expect("claims always serialize");
-        let body = B64.encode(json);
-        let mac = self.current.mac(&body).finalize().into_bytes();
-        format!("{}.{body}.{}", self.current.id, B64.encode(mac))
+        self.sign_for(DOMAIN, claims)
     }
 
     /// Checks the MAC (constant-time, via `verify_slice`), then the expiry at `now`.
     /// Claims are parsed only after the MAC matched.
     pub fn verify(&self, token: &str, now: Time) -> Result<LinkClaims, LinkError> {
+        let claims: LinkClaims = self.verify_for(DOMAIN, token)?;
+        if now.timestamp_millis() >= claims.expires_at_ms {
+            return Err(LinkError::Expired(claims.expires_at()));
+        }
+        Ok(claims)
+    }
+
+    /// A token of the same shape for another purpose: `domain` separates its MACs from
+    /// email links' (and from every other purpose's), so one cannot stand for another.
+    pub fn sign_for(&self, domain: &[u8], claims: &impl Serialize) -> String {
+        let json = serde_json::to_vec(claims).expect("claims always serialize");
+        let body = B64.encode(json);
+        let mac = self.current.mac(domain, &body).finalize().into_bytes();
+        format!("{}.{body}.{}", self.current.id, B64.encode(mac))
+    }
+
+    /// The claims of a token signed by [`LinkKeys::sign_for`] with the same `domain`,
+    /// parsed only after the MAC matched; expiry is the caller's to check.
+    pub fn verify_for<T: DeserializeOwned>(
+        &self,
+        domain: &[u8],
+        token: &str,
+    ) -> Result<T, LinkError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(LinkError::Malformed);
         }
@@ -205,15 +226,25 @@ impl LinkKeys {
             .find(|k| k.id == kid)
             .ok_or(LinkError::UnknownKey)?;
         let mac = B64.decode(mac).map_err(|_| LinkError::Malformed)?;
-        key.mac(body)
+        key.mac(domain, body)
             .verify_slice(&mac)
             .map_err(|_| LinkError::BadSignature)?;
         let json = B64.decode(body).map_err(|_| LinkError::Malformed)?;
-        let claims: LinkClaims = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
-        if now.timestamp_millis() >= claims.expires_at_ms {
-            return Err(LinkError::Expired(claims.expires_at()));
-        }
-        Ok(claims)
+        serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)
+    }
+
+    /// A MAC of `input` under the current key for `domain` (base64url): a value only this
+    /// server can compute, such as the CSRF token bound to a session.
+    pub fn tag(&self, domain: &[u8], input: &str) -> String {
+        B64.encode(self.current.mac(domain, input).finalize().into_bytes())
+    }
+
+    /// Whether `tag` is [`LinkKeys::tag`] of `input`, compared in constant time.
+    pub fn check_tag(&self, domain: &[u8], input: &str, tag: &str) -> bool {
+        let Ok(tag) = B64.decode(tag) else {
+            return false;
+        };
+        self.current.mac(domain, input).verify_slice(&tag).is_ok()
     }
 }
 

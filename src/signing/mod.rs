@@ -3,4 +3,5 @@
 
 pub mod links;
 pub mod receipts;
+pub mod sign_in;
 pub mod webhooks;

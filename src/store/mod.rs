@@ -8,6 +8,7 @@
 //! handler (async trait methods are not object-safe without boxing every call); once a
 //! second backend exists, `Store` becomes an enum of the two or the trait, at this seam.
 
+pub mod analytics;
 pub mod audit;
 mod batch;
 mod checkpoint;
@@ -23,6 +24,7 @@ mod settings;
 pub mod slack;
 mod slack_home;
 pub mod timers;
+pub mod web;
 mod write;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

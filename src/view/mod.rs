@@ -5,10 +5,12 @@
 
 pub mod constraints;
 pub mod execution;
+pub mod insights;
 mod names;
 pub mod render;
 pub mod revision;
 pub mod template;
+pub mod timeline;
 mod words;
 
 pub use execution::{AfterApproval, ExecutionView, Tone};

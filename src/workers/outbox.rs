@@ -301,7 +301,8 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
     let entries: Vec<_> = audits
         .iter()
         .map(|(item, record)| store::audit::Entry {
-            escalation_id: Some(&item.escalation_id),
+            // A sign-in mail is about no escalation (its row's escalation is empty).
+            escalation_id: Some(item.escalation_id.as_str()).filter(|id| !id.is_empty()),
             at: now,
             records: std::slice::from_ref(record),
         })

@@ -32,3 +32,4 @@ mod ssrf;
 mod storage;
 mod store;
 mod timers;
+mod ui;

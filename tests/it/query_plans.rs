@@ -90,3 +90,31 @@ async fn the_claim_checks_ordering_through_the_open_by_key_index() {
     let text = plan(&db, &claim).await.join(" | ");
     assert!(text.contains("outbox_open_by_key"), "{text}");
 }
+
+#[tokio::test]
+async fn analytics_queries_seek_their_indexes_and_never_scan_a_facts_table() {
+    let (_dir, db) = migrated().await;
+    let facts = [
+        "vote_facts",
+        "stage_facts",
+        "decision_facts",
+        "execution_facts",
+        "analytics_counts",
+        "alerts",
+    ];
+    for (name, sql, index) in store::analytics::queries() {
+        let text = plan(&db, sql).await.join(" | ");
+        for table in facts {
+            // `SCAN t USING [COVERING] INDEX i` walks an index; a bare `SCAN t` reads all.
+            let bare = format!("SCAN {table}");
+            let full = text.split(" | ").any(|line| {
+                line == bare || line.starts_with(&format!("{bare} ")) && !line.contains("INDEX")
+            });
+            assert!(!full, "{name} scans {table}: {text}");
+        }
+        assert!(text.contains(index), "{name} should use {index}: {text}");
+        if name.contains("seek") {
+            assert!(!text.contains("TEMP B-TREE"), "{name} sorts: {text}");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! to show; this module turns a template and its context into a [`Page`].
 
 mod headers;
+pub mod vote_form;
 
 pub use headers::secure_headers;
 
@@ -24,9 +25,19 @@ const TEMPLATES: Sources = templates![
     "pages/context.html",
     "pages/after.html",
     "pages/confirm.html",
+    "pages/vote_fields.html",
     "pages/revision.html",
     "pages/result.html",
     "pages/error.html",
+    "pages/ui/nav.html",
+    "pages/ui/login.html",
+    "pages/ui/sent.html",
+    "pages/ui/confirm_sign_in.html",
+    "pages/ui/notice.html",
+    "pages/ui/queue.html",
+    "pages/ui/escalation.html",
+    "pages/ui/bars.html",
+    "pages/ui/insights.html",
 ];
 
 /// The pages' stylesheet. The layout inlines it in a `<style>` element that the

@@ -29,6 +29,12 @@ pub enum Intent {
     /// Tell `reviewer`, who was asked, what was executed after the approval (or that
     /// nothing was reported in time).
     Execution { reviewer: ReviewerId },
+    /// A web UI sign-in link for `reviewer`, signed at delivery (design.md §8).
+    SignIn {
+        reviewer: ReviewerId,
+        nonce: String,
+        expires_at_ms: i64,
+    },
 }
 
 impl Intent {
@@ -52,7 +58,8 @@ impl Intent {
         match self {
             Self::Request { reviewer, .. }
             | Self::Outcome { reviewer }
-            | Self::Execution { reviewer } => reviewer,
+            | Self::Execution { reviewer }
+            | Self::SignIn { reviewer, .. } => reviewer,
         }
     }
 
@@ -61,6 +68,7 @@ impl Intent {
             Self::Request { .. } => "email.request",
             Self::Outcome { .. } => "email.outcome",
             Self::Execution { .. } => "email.execution",
+            Self::SignIn { .. } => "email.sign_in",
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod intent;
 pub mod message;
 pub mod render;
+pub mod sign_in;
 pub mod transport;
 
 use super::{Channel, Delivery, PlanContext};
@@ -151,6 +152,9 @@ impl EmailChannel {
             }
             Intent::Outcome { .. } => self.outcome_parts(esc, reviewer, now)?,
             Intent::Execution { .. } => self.execution_parts(esc, reviewer, now)?,
+            Intent::SignIn { .. } => {
+                return Err(NotSent::Never("a sign-in mail names no escalation".into()));
+            }
         };
         let render = |ext: &str| {
             render::render(&format!("email/{template}.{ext}"), &context)
@@ -411,6 +415,9 @@ impl EmailChannel {
                 error: "malformed email item".into(),
             };
         };
+        if let Intent::SignIn { .. } = intent {
+            return self.deliver_sign_in(&intent, &item.message_id).await;
+        }
         let id = EscalationId(item.escalation_id.clone());
         let esc = match self.store.escalation(&id).await {
             Ok(Some(esc)) => esc,

@@ -25,6 +25,8 @@ const TEMPLATES: Sources = templates![
     "email/after.txt",
     "email/execution.html",
     "email/execution.txt",
+    "email/sign_in.html",
+    "email/sign_in.txt",
 ];
 
 static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| templates::environment(TEMPLATES));

@@ -147,6 +147,38 @@ impl Browser {
         .await;
     }
 
+    /// Resizes the window (CSS pixels), as a phone (390 × 844) or a laptop would show pages.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Saves a PNG of the viewport to `path`.
+    pub async fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        std::fs::write(path, bytes).expect("write the screenshot");
+    }
+
+    /// The page's scroll width in CSS pixels: wider than the window means sideways scrolling.
+    pub async fn scroll_width(&self) -> u64 {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({"script": "return document.documentElement.scrollWidth;", "args": []})),
+            )
+            .await;
+        v.as_u64().unwrap_or_default()
+    }
+
     pub async fn quit(self) {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = self.http.delete(url).send().await;

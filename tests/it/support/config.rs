@@ -56,6 +56,14 @@ impl Default for TestConfig {
 }
 
 impl TestConfig {
+    /// Makes reviewer `id` an operator (`admin: true`).
+    pub fn admin(mut self, id: &str) -> Self {
+        for r in self.reviewers.iter_mut().filter(|r| r.id == id) {
+            r.admin = true;
+        }
+        self
+    }
+
     /// Changes the test agent (`test-agent`, key [`AGENT_KEY`]).
     pub fn agent(mut self, change: impl FnOnce(Agent) -> Agent) -> Self {
         self.agents[0] = change(self.agents[0].clone());
@@ -152,6 +160,8 @@ pub struct Server {
     receipt_key: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     previous_receipt_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
 }
 
 impl Default for Server {
@@ -170,11 +180,17 @@ impl Default for Server {
             max_connections: None,
             receipt_key: None,
             previous_receipt_keys: Vec::new(),
+            public_url: None,
         }
     }
 }
 
 impl Server {
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
+    }
+
     pub fn allow_private_callbacks(mut self, allow: bool) -> Self {
         self.allow_private_callbacks = allow;
         self
@@ -319,6 +335,8 @@ struct Reviewer {
     roles: Vec<String>,
     department: String,
     api_key: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
 }
 
 fn reviewers() -> Vec<Reviewer> {
@@ -329,6 +347,7 @@ fn reviewers() -> Vec<Reviewer> {
         roles: strings(roles.iter()),
         department: department.to_owned(),
         api_key: format!("{id}-key"),
+        admin: false,
     };
     vec![
         reviewer("alice", "Alice Analyst", &["security_analyst"], "Security"),
