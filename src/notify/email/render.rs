@@ -25,6 +25,8 @@ const TEMPLATES: Sources = templates![
     "email/after.txt",
     "email/execution.html",
     "email/execution.txt",
+    "email/alert.html",
+    "email/alert.txt",
 ];
 
 static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| templates::environment(TEMPLATES));
