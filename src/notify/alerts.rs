@@ -115,10 +115,12 @@ fn slack_content(config: &Config, alert: &Alert) -> SlackMessageContent {
             mrkdwn::date(alert.window_start.max(chrono::DateTime::UNIX_EPOCH))
         )]),
     ];
-    let fallback = mrkdwn::plain_within(
+    // Slack reads the fallback as mrkdwn too (notifications): escaped like the blocks.
+    let fallback = mrkdwn::escape_within(
         &format!("{}: {}", alert.kind.title(), alert.message),
         kit::FALLBACK_TEXT,
-    );
+    )
+    .text;
     SlackMessageContent::new()
         .with_text(fallback)
         .with_blocks(blocks)
