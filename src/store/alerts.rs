@@ -9,6 +9,30 @@ use crate::domain::{AuditKind, AuditRecord, Escalation, EscalationId, Time};
 use serde_json::json;
 use sqlx::SqlitePool;
 
+/// Open stages past a cutoff, most overdue first: a range of `open_stages_sla`.
+const PAST_SLA: &str =
+    "SELECT escalation_id, stage, round, opened_at, sla_deadline FROM open_stages
+     WHERE sla_deadline <= ? ORDER BY sla_deadline LIMIT ?";
+/// A stage's latest reviewer-decided openings: a walk down `stage_facts_recent`.
+const RECENT_OUTCOMES: &str = "SELECT outcome FROM stage_facts
+     WHERE workflow_id = ? AND stage = ?
+       AND outcome IN ('approved', 'rejected', 'changes_requested')
+     ORDER BY closed_at DESC LIMIT ?";
+
+/// The alert checks' queries that must search an index, with the index each must use
+/// (checked by `EXPLAIN QUERY PLAN` in the tests). Counting pending reviews per reviewer
+/// reads every pending row by design: it runs once a minute, off the request path.
+pub fn check_queries() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        ("stages past their SLA", PAST_SLA, "open_stages_sla"),
+        (
+            "recent stage outcomes",
+            RECENT_OUTCOMES,
+            "stage_facts_recent",
+        ),
+    ]
+}
+
 /// An alert with the deliveries it makes if it is new.
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -244,14 +268,11 @@ impl Store {
     /// Open stages whose SLA deadline is at or before `cutoff`, most overdue first, at
     /// most [`STUCK_PAGE`]: a range of `open_stages_sla`.
     pub async fn stages_past_sla(&self, cutoff: Time) -> Result<Vec<OpenStage>> {
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT escalation_id, stage, round, opened_at, sla_deadline FROM open_stages
-             WHERE sla_deadline <= ? ORDER BY sla_deadline LIMIT ?",
-        )
-        .bind(ms(cutoff))
-        .bind(STUCK_PAGE)
-        .fetch_all(&self.readers)
-        .await?;
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(PAST_SLA)
+            .bind(ms(cutoff))
+            .bind(STUCK_PAGE)
+            .fetch_all(&self.readers)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, stage, round, opened, sla)| OpenStage {
@@ -283,17 +304,12 @@ impl Store {
         stage: usize,
         limit: usize,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT outcome FROM stage_facts
-             WHERE workflow_id = ? AND stage = ?
-               AND outcome IN ('approved', 'rejected', 'changes_requested')
-             ORDER BY closed_at DESC LIMIT ?",
-        )
-        .bind(workflow)
-        .bind(stage as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.readers)
-        .await?)
+        Ok(sqlx::query_scalar(RECENT_OUTCOMES)
+            .bind(workflow)
+            .bind(stage as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.readers)
+            .await?)
     }
 
     /// Every alert, newest first (for tests and tools; the report reads open ones itself).

@@ -543,3 +543,31 @@ async fn metrics_show_alerts_and_time_to_decision_and_promtool_accepts_them_and_
     assert_ne!(out.status.code(), Some(1), "{said}");
     assert!(!said.contains("error while linting"), "{said}");
 }
+
+#[tokio::test]
+async fn the_checks_read_through_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.db");
+    let store = countersign::store::Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let db = crate::support::open_db(&path).await;
+    for (name, sql, index) in countersign::store::alerts::check_queries() {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..sql.matches('?').count() {
+            q = q.bind(None::<String>);
+        }
+        let plan: Vec<String> = q
+            .fetch_all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+            .collect();
+        let text = plan.join(" | ");
+        assert!(text.contains(index), "{name} should use {index}: {text}");
+        assert!(!text.contains("TEMP B-TREE"), "{name} sorts: {text}");
+    }
+}
