@@ -1,14 +1,26 @@
 //! Logs (tracing) and metrics (Prometheus), installed once per process.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+
+/// Time from arrival to decision, by workflow: a histogram, so Prometheus can take quantiles.
+pub const DECISION_SECONDS: &str = "countersign_decision_seconds";
+
+/// Buckets for human review: 30 s to 7 days.
+pub const DECISION_BUCKETS: &[f64] = &[
+    30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0, 172_800.0,
+    604_800.0,
+];
 
 /// The process-wide Prometheus recorder; installed on first use, so several
 /// in-process servers (tests) share it instead of fighting over the global.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DECISION_SECONDS.to_owned()), DECISION_BUCKETS)
+            .expect("the decision buckets are not empty")
+            .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
@@ -71,4 +83,10 @@ pub fn render_gauges(out: &mut String, g: &crate::store::Gauges) {
         "Escalations by status.",
         &by_status,
     );
+    let open: Vec<(String, f64)> = g
+        .alerts_open
+        .iter()
+        .map(|(kind, n)| (format!("{{kind=\"{kind}\"}}"), *n as f64))
+        .collect();
+    gauge("countersign_alerts_open", "Open alerts by kind.", &open);
 }

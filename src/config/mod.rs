@@ -29,9 +29,9 @@ pub use env::ENV_PREFIX;
 pub use issue::{ConfigError, ConfigIssue, Severity};
 pub use load::{EnvLookup, Loaded, load_file, load_str, load_str_with};
 pub use model::{
-    AgentConfig, Config, ConnectionLimits, DelegationConfig, DeliveryConfig, EmailConfig,
-    MatchConfig, RateLimitConfig, ReviewerConfig, RiskRange, SeparationConfig, ServerConfig,
-    SlackConfig, StageConfig, WorkflowConfig,
+    AgentConfig, AlertsConfig, Config, ConnectionLimits, DelegationConfig, DeliveryConfig,
+    EmailConfig, MatchConfig, RateLimitConfig, ReviewerConfig, RiskRange, SeparationConfig,
+    ServerConfig, SlackConfig, StageConfig, WorkflowConfig,
 };
 pub use secret::Secret;
 pub use select::glob_match;

@@ -31,6 +31,9 @@ pub struct Config {
     pub workflows: Vec<WorkflowConfig>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// `alerts:`; its absence turns alerts off.
+    #[serde(default)]
+    pub alerts: Option<AlertsConfig>,
     /// `workflows` resolved once at load, same order; see `resolve.rs`.
     #[serde(skip)]
     pub(super) specs: Vec<WorkflowSpec>,
@@ -267,6 +270,38 @@ impl Default for DeliveryConfig {
             timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// `alerts:` (design.md §8): where alerts go, and the thresholds of the checks the timer
+/// worker runs. A missing threshold turns its check off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A Slack channel id; needs `slack:`.
+    pub slack_channel: Option<String>,
+    /// One address or a list; needs `email:`.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub email: Vec<String>,
+    /// `stuck`: a stage open this long past its SLA deadline.
+    #[serde(default, with = "duration::option")]
+    pub stuck_after: Option<Duration>,
+    /// `overloaded`: a reviewer with at least this many escalations waiting.
+    pub max_pending: Option<u32>,
+    /// `rejection_rate`: a stage rejecting more than this share of its last 20 decisions.
+    pub rejection_rate: Option<f64>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// `agents[]`.

@@ -96,6 +96,8 @@ pub enum AuditKind {
     /// A config version started serving (at start or by a reload); data holds its SHA-256.
     #[serde(rename = "config.applied")]
     ConfigApplied,
+    /// An alert fired (design.md §8); data: kind, subject, figures.
+    AlertFired,
 }
 
 impl AuditKind {
@@ -123,6 +125,7 @@ impl AuditKind {
             Self::ChangesRequested => "changes_requested",
             Self::Revised => "revised",
             Self::ConfigApplied => "config.applied",
+            Self::AlertFired => "alert_fired",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The pure core: escalations, workflows and the engine that walks them. No I/O, no clock.
 
+pub mod alerts;
 pub mod analytics;
 pub mod callback_target;
 pub mod conditions;

@@ -1,6 +1,7 @@
 //! Outbound channels: each plans outbox items from an engine step and later delivers them.
 //! Callbacks live here; Slack and email plug in through the same [`Channel`] trait.
 
+pub mod alerts;
 pub mod backoff;
 pub mod callback;
 pub mod callback_guard;

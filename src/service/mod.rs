@@ -111,6 +111,13 @@ impl Service {
             self.signals.decided(&esc.id);
             metrics::counter!("countersign_decisions_total", "outcome" => esc.status.as_str())
                 .increment(1);
+            if let Some(decision) = &esc.decision {
+                let took = (decision.decided_at - esc.created_at)
+                    .num_milliseconds()
+                    .max(0);
+                metrics::histogram!(crate::telemetry::DECISION_SECONDS, "workflow" => esc.workflow.id.clone())
+                    .record(took as f64 / 1000.0);
+            }
         }
         if step
             .effects

@@ -3,8 +3,9 @@
 //! the store's [`WriteTx::write_steps`] then writes a whole batch in a few statements.
 
 use super::Service;
-use crate::domain::{Step, Time, eligibility, timers};
-use crate::notify::PlanContext;
+use crate::domain::facts::Fact;
+use crate::domain::{Step, Time, alerts, eligibility, timers};
+use crate::notify::{self, PlanContext};
 use crate::store::{self, StepRows, WriteTx};
 
 /// One accepted engine step to write, made at `now`. `base` is the revision the step was
@@ -34,7 +35,28 @@ impl Service {
             audit: &w.step.audit,
             outbox: self.notifier.plan(esc, &w.step.effects, &ctx),
             facts: &w.step.facts,
+            alerts: self.alerts_at_once(w.step),
         })
+    }
+
+    /// The alerts a step raises in its own transaction: an execution reported with another
+    /// payload or a broken constraint (design.md §8). None while alerts are off.
+    fn alerts_at_once(&self, step: &Step) -> Vec<store::alerts::Planned> {
+        if self.config.alerts.is_none() {
+            return Vec::new();
+        }
+        let esc = &step.escalation;
+        step.facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::Execution(e) => alerts::execution_mismatch(&esc.id, &esc.request.summary, e),
+                _ => None,
+            })
+            .map(|alert| store::alerts::Planned {
+                outbox: notify::alerts::plan(&self.config, &alert),
+                alert,
+            })
+            .collect()
     }
 
     /// Writes accepted steps inside the caller's transaction, through the same path as

@@ -2,7 +2,7 @@
 //! status), counted at most every few seconds: a COUNT per scrape would put the scraper's
 //! load on every request's latency.
 
-use super::{Result, escalations, outbox, timers};
+use super::{Result, alerts, escalations, outbox, timers};
 use crate::domain::Time;
 use sqlx::SqlitePool;
 use std::time::Duration;
@@ -18,6 +18,8 @@ pub struct Gauges {
     /// How late the most overdue armed timer was when counted; 0 when none is due.
     pub timer_overdue_seconds: f64,
     pub escalations: Vec<(String, i64)>,
+    /// Open alerts by kind, every kind listed.
+    pub alerts_open: Vec<(String, i64)>,
 }
 
 /// The last counts and when they were taken. Behind one async lock, so concurrent scrapes
@@ -52,5 +54,6 @@ async fn count(pool: &SqlitePool, now: Time) -> Result<Gauges> {
         timers_armed: timers::count(pool).await?,
         timer_overdue_seconds: overdue,
         escalations: escalations::count_by_status(pool).await?,
+        alerts_open: alerts::open_counts(pool).await?,
     })
 }

@@ -8,6 +8,7 @@
 //! handler (async trait methods are not object-safe without boxing every call); once a
 //! second backend exists, `Store` becomes an enum of the two or the trait, at this seam.
 
+pub mod alerts;
 pub mod analytics;
 pub mod audit;
 mod batch;

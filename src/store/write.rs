@@ -2,9 +2,11 @@
 //! changes goes through it (escalation rows with their revision check, pending reviews,
 //! timers, audit records, outbox rows) and commits together or not at all.
 
+use super::alerts::{self, OpenStageRow, Planned};
 use super::health::Health;
 use super::outbox::Queued;
 use super::{Result, StoreError, Tx, audit, escalations, facts, outbox, timers};
+use crate::domain::alerts::AlertKind;
 use crate::domain::facts::Fact;
 use crate::domain::timers::Timer;
 use crate::domain::{AgentId, AuditRecord, Escalation, EscalationId, ReviewerId, Time};
@@ -15,6 +17,8 @@ use std::sync::Arc;
 pub struct WriteTx {
     tx: Tx,
     health: Arc<Health>,
+    /// Alerts fired in this transaction, counted once it commits.
+    fired: Vec<AlertKind>,
 }
 
 /// The rows of one engine step, encoded before the write transaction (CPU work that
@@ -28,6 +32,8 @@ pub struct StepRows {
     audit: Vec<AuditRecord>,
     outbox: Vec<Queued>,
     facts: Vec<Fact>,
+    open_stage: Option<OpenStageRow>,
+    alerts: Vec<Planned>,
 }
 
 /// What one step writes, before encoding.
@@ -46,6 +52,8 @@ pub struct Step<'a> {
     pub outbox: Vec<outbox::NewItem>,
     /// What analytics count (design.md §8).
     pub facts: &'a [Fact],
+    /// Alerts the step raises at once (an execution mismatch), fired if new.
+    pub alerts: Vec<Planned>,
 }
 
 impl StepRows {
@@ -63,6 +71,8 @@ impl StepRows {
                 .map(|item| Queued::new(id, step.at, item))
                 .collect(),
             facts: step.facts.to_vec(),
+            open_stage: OpenStageRow::of(step.escalation),
+            alerts: step.alerts,
         })
     }
 
@@ -73,7 +83,11 @@ impl StepRows {
 
 impl WriteTx {
     pub(super) fn new(tx: Tx, health: Arc<Health>) -> Self {
-        Self { tx, health }
+        Self {
+            tx,
+            health,
+            fired: Vec::new(),
+        }
     }
 
     /// Loads escalations for update: the writer is single, so nothing changes them
@@ -140,7 +154,17 @@ impl WriteTx {
             .iter()
             .flat_map(|r| r.facts.iter().map(|f| (r.id(), f)))
             .collect();
-        facts::insert(tx, &counted).await
+        facts::insert(tx, &counted).await?;
+        let open: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.open_stage.as_ref().map(|o| (r.id(), o)))
+            .collect();
+        alerts::replace_open_stages(tx, &existing, &open).await?;
+        for r in rows.iter().filter(|r| !r.alerts.is_empty()) {
+            let fired = alerts::raise(&mut self.tx, &r.alerts, r.at).await?;
+            self.fired(fired);
+        }
+        Ok(())
     }
 
     /// Replaces the armed timers of escalations whose state did not change (a tick that
@@ -180,10 +204,18 @@ impl WriteTx {
     /// left inside one is discarded (see `health::reusable`), so the next write starts
     /// clean as soon as storage takes writes again.
     pub async fn commit(self) -> Result<()> {
-        let Self { tx, health } = self;
+        let Self { tx, health, fired } = self;
         tx.commit().await.map_err(|e| health.failed(e.into()))?;
         health.committed();
+        for kind in fired {
+            metrics::counter!("countersign_alerts_total", "kind" => kind.as_str()).increment(1);
+        }
         Ok(())
+    }
+
+    /// Notes alerts fired in this transaction, for the counter at commit.
+    pub(super) fn fired(&mut self, kinds: Vec<AlertKind>) {
+        self.fired.extend(kinds);
     }
 
     /// Notes a failed statement for readiness (storage conditions only).

@@ -1,5 +1,6 @@
 //! Background workers, each a one-step function (`run_once(now)`, what tests call) plus a thin loop.
 
+pub mod alerts;
 pub mod outbox;
 pub mod timers;
 

@@ -6,10 +6,11 @@
 //! claimed and hold no lease. Every attempt has a deadline. Decisions to agents are
 //! claimed before notifications.
 
-use crate::domain::{AuditKind, AuditRecord, ChannelKind, Time};
-use crate::notify::{Delivery, backoff};
+use crate::domain::{AuditKind, AuditRecord, ChannelKind, EscalationId, Time, alerts};
+use crate::notify::{self, Delivery, backoff};
 use crate::service::Service;
 use crate::store;
+use crate::store::alerts::Planned;
 use crate::store::outbox::{Claim, Item};
 use serde_json::json;
 use std::collections::HashMap;
@@ -301,15 +302,49 @@ async fn record(service: &Service, judged: &[(Item, Recorded)], now: Time) -> st
     let entries: Vec<_> = audits
         .iter()
         .map(|(item, record)| store::audit::Entry {
-            // A sign-in mail is about no escalation (its row's escalation is empty).
+            // A sign-in mail or an alert about no escalation has none (its row's escalation is empty).
             escalation_id: Some(item.escalation_id.as_str()).filter(|id| !id.is_empty()),
             at: now,
             records: std::slice::from_ref(record),
         })
         .collect();
     tx.append_audit(&entries).await?;
+    let alerts = given_up_alerts(service, judged);
+    tx.raise_alerts(&alerts, now).await?;
     tx.commit().await?;
+    if !alerts.is_empty() {
+        service.signals.wake_outbox();
+    }
     Ok(())
+}
+
+/// A `delivery_failed` alert for each item given up, in the transaction that marks it
+/// failed. An alert's own message given up raises none, so a dead alert channel cannot loop.
+fn given_up_alerts(service: &Service, judged: &[(Item, Recorded)]) -> Vec<Planned> {
+    let config = service.live.load().config.clone();
+    if config.alerts.is_none() {
+        return Vec::new();
+    }
+    judged
+        .iter()
+        .filter(|(item, _)| !notify::alerts::is_alert(&item.kind))
+        .filter_map(|(item, recorded)| match recorded {
+            Recorded::Failed { error } => Some(alerts::delivery_failed(&alerts::GivenUp {
+                item: item.id,
+                escalation_id: EscalationId::parse(&item.escalation_id),
+                channel: &item.channel,
+                kind: &item.kind,
+                destination: &item.destination,
+                attempts: item.attempts,
+                error,
+            })),
+            _ => None,
+        })
+        .map(|alert| Planned {
+            outbox: notify::alerts::plan(&config, &alert),
+            alert,
+        })
+        .collect()
 }
 
 fn audit(item: &Item, kind: AuditKind, error: Option<&str>) -> AuditRecord {

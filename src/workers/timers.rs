@@ -15,6 +15,8 @@ const MAX_BATCHES: usize = 40;
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub fired: usize,
+    /// Alerts the periodic checks fired (when they were due).
+    pub alerts: usize,
     /// True when the step stopped at its limit and more may be due now.
     pub more: bool,
 }
@@ -22,9 +24,12 @@ pub struct Outcome {
 /// Applies a tick to every escalation with a timer due at `now`, a batch per transaction.
 pub async fn run_once(service: &Service, now: Time) -> store::Result<Outcome> {
     // Each round works on the config version serving when it starts.
-    let result = fire(&service.current(), now).await;
+    let service = service.current();
+    let result = fire(&service, now).await;
     service.signals.set_timer_backlog(false);
-    result
+    let mut outcome = result?;
+    outcome.alerts = super::alerts::check_if_due(&service, now).await?;
+    Ok(outcome)
 }
 
 /// One page of due escalations, worked out and ready to commit.
@@ -98,7 +103,17 @@ pub async fn run(service: Service, shutdown: CancellationToken) {
         s.signals.timers(),
         &shutdown,
         move || async move { Ok(run_once(s, s.now()).await?.more) },
-        move || s.store.next_due_timer(),
+        move || next_wake(s),
     )
     .await
+}
+
+/// The earliest of the next armed timer and the next alert check.
+async fn next_wake(s: &Service) -> store::Result<Option<Time>> {
+    let timer = s.store.next_due_timer().await?;
+    let check = super::alerts::next_check(s).await?;
+    Ok(match (timer, check) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }

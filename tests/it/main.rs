@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod alerts;
 mod audit;
 mod auto_decisions;
 mod batching;

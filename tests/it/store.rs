@@ -24,6 +24,7 @@ async fn bump(app: &TestApp, id: &EscalationId, base: u32) -> StepRows {
         audit: &audit,
         outbox: Vec::new(),
         facts: &[],
+        alerts: Vec::new(),
     })
     .unwrap()
 }

@@ -1,5 +1,6 @@
 //! Semantic checks on a parsed config. Every problem is collected, none stops the others.
 
+mod alerts;
 mod auto;
 mod people;
 mod settings;
@@ -16,6 +17,7 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
     settings::check(config, &mut out);
     people::check(config, &mut out);
     workflows::check(config, &mut out);
+    alerts::check(config, &mut out);
     out.0
 }
 

@@ -393,6 +393,9 @@ impl Channel for EmailChannel {
     }
 
     async fn deliver(&self, item: &Item) -> Delivery {
+        if super::alerts::is_alert(&item.kind) {
+            return super::alerts::deliver_email(&self.transport, &self.from, item).await;
+        }
         self.current().deliver_now(item).await
     }
 

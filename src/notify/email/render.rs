@@ -27,6 +27,8 @@ const TEMPLATES: Sources = templates![
     "email/execution.txt",
     "email/sign_in.html",
     "email/sign_in.txt",
+    "email/alert.html",
+    "email/alert.txt",
 ];
 
 static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| templates::environment(TEMPLATES));

@@ -149,6 +149,10 @@ impl Channel for SlackChannel {
     }
 
     async fn deliver(&self, item: &Item) -> Delivery {
+        if super::alerts::is_alert(&item.kind) {
+            let limit = self.current().config.delivery.timeout;
+            return super::alerts::deliver_slack(&self.api, item, limit).await;
+        }
         let op: Op = match serde_json::from_value(item.payload.clone()) {
             Ok(op) => op,
             Err(e) => {

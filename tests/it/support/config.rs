@@ -34,6 +34,9 @@ pub struct TestConfig {
     slack: Option<Slack>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<Email>,
+    /// `alerts:` as written (tests of its validation write wrong ones too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<serde_json::Value>,
 }
 
 impl Default for TestConfig {
@@ -51,6 +54,7 @@ impl Default for TestConfig {
             workflows: workflows::standard(),
             slack: None,
             email: None,
+            alerts: None,
         }
     }
 }
@@ -114,6 +118,12 @@ impl TestConfig {
             .as_mut()
             .expect("send_outcome needs an email section: call .email(..) first")
             .send_outcome = Some(send);
+        self
+    }
+
+    /// `alerts:`, e.g. `json!({"slack_channel": "C1", "max_pending": 2})`.
+    pub fn alerts(mut self, alerts: serde_json::Value) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 
