@@ -346,6 +346,9 @@ pub struct ReviewerConfig {
     pub department: Option<String>,
     /// For the reviewer REST API; reviewers without one use Slack or email only.
     pub api_key: Option<Secret>,
+    /// An operator: their API key reads `GET /v1/analytics`; they see the Insights pages.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// `workflows[]`.

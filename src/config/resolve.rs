@@ -38,6 +38,7 @@ fn profile(r: &ReviewerConfig) -> ReviewerProfile {
         email: r.email.clone(),
         roles: r.roles.clone(),
         department: r.department.clone(),
+        admin: r.admin,
     }
 }
 

@@ -74,6 +74,7 @@ fn people() -> impl Strategy<Value = Vec<ReviewerProfile>> {
                 email: format!("{id}@example.com"),
                 roles: roles.into_iter().map(str::to_owned).collect(),
                 department: department.map(str::to_owned),
+                admin: false,
             })
             .collect()
     })

@@ -41,6 +41,7 @@ pub fn profile(id: &str, roles: &[&str], department: Option<&str>) -> ReviewerPr
         email: format!("{id}@example.com"),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         department: department.map(str::to_owned),
+        admin: false,
     }
 }
 

@@ -150,6 +150,9 @@ pub struct ReviewerProfile {
     pub email: String,
     pub roles: Vec<String>,
     pub department: Option<String>,
+    /// An operator (design.md §8): reads analytics, sees the Insights pages.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// The configured reviewers, by id.
@@ -167,6 +170,11 @@ impl Directory {
 
     pub fn get(&self, id: &ReviewerId) -> Option<&ReviewerProfile> {
         self.reviewers.get(id)
+    }
+
+    /// Whether this reviewer is configured as an operator (`admin: true`).
+    pub fn is_admin(&self, id: &ReviewerId) -> bool {
+        self.get(id).is_some_and(|p| p.admin)
     }
 
     /// Is this reviewer the human the agent acts for? `requested_by` may be an id or an email.

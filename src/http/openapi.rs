@@ -42,6 +42,7 @@ pub use crate::domain::status::{
         super::simulate::simulate,
         super::reviewers::pending,
         super::reviewers::vote,
+        super::analytics::analytics,
         super::slack::interactions,
         super::links::show,
         super::links::submit,
