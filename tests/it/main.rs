@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod analytics;
 mod audit;
 mod auto_decisions;
 mod batching;

@@ -110,6 +110,14 @@ impl TestConfig {
     }
 
     /// Adds a workflow after the standard ones (the first that matches wins).
+    /// Makes reviewer `id` an operator (`admin: true`).
+    pub fn admin(mut self, id: &str) -> Self {
+        for r in self.reviewers.iter_mut().filter(|r| r.id == id) {
+            r.admin = true;
+        }
+        self
+    }
+
     pub fn workflow(mut self, workflow: Workflow) -> Self {
         self.workflows.push(workflow);
         self
@@ -319,6 +327,8 @@ struct Reviewer {
     roles: Vec<String>,
     department: String,
     api_key: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
 }
 
 fn reviewers() -> Vec<Reviewer> {
@@ -329,6 +339,7 @@ fn reviewers() -> Vec<Reviewer> {
         roles: strings(roles.iter()),
         department: department.to_owned(),
         api_key: format!("{id}-key"),
+        admin: false,
     };
     vec![
         reviewer("alice", "Alice Analyst", &["security_analyst"], "Security"),
