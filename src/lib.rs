@@ -12,6 +12,8 @@ pub mod domain;
 pub mod http;
 /// Outbound channels (callbacks, Slack, email) behind one pluggable trait.
 pub mod notify;
+/// `countersign report`: the analytics report as text tables.
+pub mod report;
 /// The shell around the engine: one transaction per step.
 pub mod service;
 /// Signatures: Standard Webhooks and signed email links.

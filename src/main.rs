@@ -64,6 +64,17 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Print the analytics report (the same as GET /v1/analytics) as tables. Read-only:
+    /// safe while `serve` runs.
+    Report {
+        /// The window: 30m, 24h, 7d, 2w … (at most 366d).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// Audit trail tools.
     Audit {
         #[command(subcommand)]
@@ -161,6 +172,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { config, database },
         } => verify(config, database).await,
+        Command::Report {
+            since,
+            config,
+            database,
+        } => report(&since, config, database).await,
         Command::Receipt {
             command:
                 ReceiptCommand::Verify {
@@ -322,6 +338,23 @@ async fn open(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result
     Store::open(&url)
         .await
         .with_context(|| "opening the database")
+}
+
+async fn report(
+    since: &str,
+    path: Option<PathBuf>,
+    database: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let Some(window) = countersign::domain::tally::parse_since(since) else {
+        eprintln!("--since {since:?} is not a window: 30m, 24h, 7d, 2w … at most 366d");
+        return Ok(ExitCode::from(2));
+    };
+    let store = open(path, database).await?;
+    let now = chrono::Utc::now();
+    let analytics = countersign::service::analytics::report(&store, window, now).await?;
+    print!("{}", countersign::report::render(&analytics));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(path: Option<PathBuf>, database: Option<String>) -> anyhow::Result<ExitCode> {

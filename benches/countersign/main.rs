@@ -2,8 +2,10 @@
 //! service against them in one run, and writes BENCHMARKS.md.
 //!
 //! `cargo bench --bench countersign` (release profile). Sizes: see `settings.rs`;
-//! `CS_BENCH_QUICK=1` for a smoke run, `CS_BENCH_ONLY=intake,timers` for some sections.
+//! `CS_BENCH_QUICK=1` for a smoke run, `CS_BENCH_ONLY=intake,timers` for some sections
+//! (`analytics` among them).
 
+mod analytics;
 mod capi;
 mod ceilings;
 mod growth;
@@ -182,6 +184,19 @@ async fn run(s: &Settings) -> Figures {
             g.full.rate()
         ));
         f.growth = Some(g);
+        busy.check();
+    }
+
+    if s.runs("analytics") {
+        let a = analytics::run(dir.path(), s.analytics_rows).await;
+        progress(&format!(
+            "analytics: {} decisions seeded in {:.1} s; report cold {:.0} ms, warm {:.0} ms",
+            a.rows,
+            a.seeding.as_secs_f64(),
+            a.cold.as_secs_f64() * 1000.0,
+            a.warm.as_secs_f64() * 1000.0
+        ));
+        f.analytics = Some(a);
         busy.check();
     }
 

@@ -1,6 +1,7 @@
 //! BENCHMARKS.md: the figures of one run, ratios and targets first. Only the block between
 //! the markers is rewritten, so the hand-written analysis around it survives a re-run.
 
+use crate::analytics::AnalyticsFigures;
 use crate::growth::GrowthFigures;
 use crate::idle::IdleFigures;
 use crate::load::Run;
@@ -29,6 +30,7 @@ pub struct Figures {
     pub timers: Vec<TimerFigures>,
     pub idle: Option<IdleFigures>,
     pub growth: Option<GrowthFigures>,
+    pub analytics: Option<AnalyticsFigures>,
 }
 
 impl Figures {
@@ -217,6 +219,20 @@ fn ratios(o: &mut String, f: &Figures) {
             pct(r),
             "≥ 80 %",
             Some(r >= 0.8),
+        );
+    }
+    if let Some(a) = &f.analytics {
+        let warm = a.warm.as_secs_f64();
+        row(
+            &format!(
+                "GET /v1/analytics?since=7d over {} decisions (warm, median of 5; cold {:.0} ms; seeded in {:.0} s)",
+                a.rows,
+                a.cold.as_secs_f64() * 1000.0,
+                a.seeding.as_secs_f64()
+            ),
+            format!("{:.0} ms", warm * 1000.0),
+            "< 1 s",
+            Some(a.cold.as_secs_f64() < 1.0 && warm < 1.0),
         );
     }
     if let (Some(h), Some(c16)) = (f.http.iter().find(|(c, _)| *c == 16), f.intake_at(16)) {

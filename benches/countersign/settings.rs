@@ -29,6 +29,8 @@ pub struct Settings {
     pub idle_window: Duration,
     /// Escalations stored before the growth measurement.
     pub growth_rows: usize,
+    /// Decided escalations seeded for the analytics report.
+    pub analytics_rows: usize,
     /// Only these sections run (comma-separated names); empty means all.
     pub only: Vec<String>,
     /// Where the report goes.
@@ -54,6 +56,7 @@ impl Settings {
             idle_rows: env_usize("CS_BENCH_IDLE_ROWS", pick(100_000, 5_000)),
             idle_window: Duration::from_secs(env_usize("CS_BENCH_IDLE_SECS", pick(10, 2)) as u64),
             growth_rows: env_usize("CS_BENCH_GROWTH_ROWS", pick(1_000_000, 20_000)),
+            analytics_rows: env_usize("CS_BENCH_ANALYTICS_ROWS", pick(1_000_000, 20_000)),
             only: std::env::var("CS_BENCH_ONLY")
                 .unwrap_or_default()
                 .split(',')

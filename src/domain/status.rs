@@ -63,6 +63,12 @@ pub struct StatusDocument {
     /// report, or `{"status": "unreported"}` when none came by the receipt's `exp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionDocument>,
+    /// While pending: now plus the median time of its remaining stages over the last 30
+    /// days (what is left of the current one's, then the later ones'); `null` without that
+    /// history, and once it is no longer pending.
+    #[serde(default, serialize_with = "millis_opt")]
+    #[schema(value_type = Option<String>, required = true, format = DateTime)]
+    pub estimated_completion: Option<Time>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -273,6 +279,8 @@ pub fn status_document(esc: &Escalation, dir: &Directory) -> StatusDocument {
             receipt: d.receipt.as_ref().map(|r| r.token.clone()),
         }),
         execution: esc.execution.as_ref().map(ExecutionDocument::from),
+        // Needs the store's history; the routes that show a pending escalation fill it in.
+        estimated_completion: None,
     }
 }
 

@@ -242,6 +242,28 @@ pub fn day_and_hour(hour_of_week: u32) -> (&'static str, u32) {
     (DAYS[(hour_of_week / 24 % 7) as usize], hour_of_week % 24)
 }
 
+/// The longest window a report may cover.
+pub const MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// A window as `since` gives it: a whole number of minutes, hours, days or weeks (`30m`,
+/// `24h`, `7d`, `2w`), more than 0 and at most [`MAX_WINDOW`].
+pub fn parse_since(text: &str) -> Option<std::time::Duration> {
+    let unit = match text.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 24 * 3600,
+        'w' => 7 * 24 * 3600,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let window = std::time::Duration::from_secs(n.checked_mul(unit)?);
+    (n > 0 && window <= MAX_WINDOW).then_some(window)
+}
+
 /// The order risk tiers are shown in.
 const RISK_ORDER: [&str; 5] = ["low", "medium", "high", "critical", "unscored"];
 

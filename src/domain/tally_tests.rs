@@ -166,3 +166,29 @@ fn estimated_completion_adds_what_is_left_of_the_current_stage_and_the_later_med
     assert_eq!(estimated_completion(now, now, 0, &[Some(1000), None]), None);
     assert_eq!(estimated_completion(now, now, 0, &[None]), None);
 }
+
+#[test]
+fn since_takes_whole_minutes_hours_days_or_weeks_up_to_366_days() {
+    let secs = |s: &str| parse_since(s).map(|d| d.as_secs());
+    assert_eq!(secs("30m"), Some(1800));
+    assert_eq!(secs("24h"), Some(86_400));
+    assert_eq!(secs("7d"), Some(604_800));
+    assert_eq!(secs("2w"), Some(1_209_600));
+    assert_eq!(secs("366d"), Some(366 * 86_400));
+    for bad in [
+        "367d",
+        "53w",
+        "0d",
+        "d",
+        "7",
+        "7x",
+        "-1d",
+        "1.5h",
+        " 7d",
+        "7D",
+        "",
+        "99999999999w",
+    ] {
+        assert_eq!(parse_since(bad), None, "{bad}");
+    }
+}

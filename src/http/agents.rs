@@ -162,7 +162,8 @@ async fn submit(
         Intake::Existing(esc) => (StatusCode::OK, esc),
     };
     let location = format!("/v1/escalations/{}", esc.id);
-    let doc = status_document(&esc, &state.service.dir);
+    let mut doc = status_document(&esc, &state.service.dir);
+    doc.estimated_completion = state.service.estimated_completion(&esc).await?;
     Ok((status, [(header::LOCATION, location)], Json(doc)).into_response())
 }
 
@@ -233,7 +234,9 @@ async fn read(
             }
         }
     }
-    Ok(Json(status_document(&esc, &state.service.dir)))
+    let mut doc = status_document(&esc, &state.service.dir);
+    doc.estimated_completion = state.service.estimated_completion(&esc).await?;
+    Ok(Json(doc))
 }
 
 #[derive(serde::Deserialize, Default, utoipa::ToSchema)]

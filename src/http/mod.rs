@@ -2,6 +2,7 @@
 //! document), sharing one error type.
 
 pub mod agents;
+pub mod analytics;
 mod answers;
 pub mod error;
 pub mod execution;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(revisions::router())
         .merge(simulate::router())
         .merge(reviewers::router())
+        .merge(analytics::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(jwks::router())

@@ -42,6 +42,7 @@ pub use crate::domain::status::{
         super::simulate::simulate,
         super::reviewers::pending,
         super::reviewers::vote,
+        super::analytics::analytics,
         super::slack::interactions,
         super::slack::events,
         super::links::show,

@@ -5,8 +5,8 @@
 use super::Service;
 use crate::domain::analytics::Analytics;
 use crate::domain::{Escalation, Time, tally};
-use crate::store::StoreError;
 use crate::store::facts::{HOUR_MS, hour};
+use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -26,15 +26,21 @@ pub struct Estimates {
 /// When they were read, and each stage's median (ms), `None` without history.
 type Medians = (Time, Vec<Option<i64>>);
 
+/// The report of the window from `now - since` (rounded down to the hour) to `now`, from
+/// the store alone (`countersign report` has no service).
+pub async fn report(store: &Store, since: Duration, now: Time) -> Result<Analytics, StoreError> {
+    let back = chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX);
+    let start = now.checked_sub_signed(back).unwrap_or(Time::MIN_UTC);
+    let since_hour = hour(start);
+    let (counts, measured) = store.analytics(since_hour).await?;
+    let since = Time::from_timestamp_millis(since_hour * HOUR_MS).unwrap_or(start);
+    Ok(tally::assemble(since, now, &counts, &measured))
+}
+
 impl Service {
     /// The report of the window from `now - since` (rounded down to the hour) to `now`.
     pub async fn analytics(&self, since: Duration, now: Time) -> Result<Analytics, StoreError> {
-        let back = chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX);
-        let start = now.checked_sub_signed(back).unwrap_or(Time::MIN_UTC);
-        let since_hour = hour(start);
-        let (counts, measured) = self.store.analytics(since_hour).await?;
-        let since = Time::from_timestamp_millis(since_hour * HOUR_MS).unwrap_or(start);
-        Ok(tally::assemble(since, now, &counts, &measured))
+        report(&self.store, since, now).await
     }
 
     /// When a pending escalation may be decided (see [`tally::estimated_completion`]);

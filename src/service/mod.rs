@@ -3,7 +3,7 @@
 //! transaction — shared by concurrent steps (the store's group commit) and by batches of
 //! timer ticks.
 
-mod analytics;
+pub mod analytics;
 mod apply;
 mod intake;
 mod live;

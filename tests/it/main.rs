@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod alerts;
+mod analytics;
 mod audit;
 mod auto_decisions;
 mod batching;

@@ -290,7 +290,8 @@ if failures:
 
 #[tokio::test]
 async fn real_responses_satisfy_their_schemas() {
-    let app = TestApp::spawn().await;
+    // erin is an operator, for GET /v1/analytics.
+    let app = TestApp::spawn_with(crate::support::TestConfig::default().admin("erin")).await;
     let doc = document(&app).await;
     let mut seen: Vec<(&str, &str, u16, Value)> = Vec::new();
     async fn body(r: reqwest::Response) -> (u16, Value) {
@@ -365,6 +366,18 @@ async fn real_responses_satisfy_their_schemas() {
         .bearer_auth(AGENT_KEY);
     let (status, missing) = body(r.send().await.unwrap()).await;
     seen.push(("GET", "/v1/escalations/{id}", status, missing));
+
+    for (key, query) in [
+        ("erin-key", "?since=24h"),
+        ("bob-key", ""),
+        ("erin-key", "?since=x"),
+    ] {
+        let r = c
+            .get(app.url(&format!("/v1/analytics{query}")))
+            .bearer_auth(key);
+        let (status, analytics) = body(r.send().await.unwrap()).await;
+        seen.push(("GET", "/v1/analytics", status, analytics));
+    }
 
     for path in ["/healthz", "/readyz", "/.well-known/jwks.json"] {
         let (status, health) = body(c.get(app.url(path)).send().await.unwrap()).await;
