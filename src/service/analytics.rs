@@ -9,22 +9,26 @@ use crate::store::facts::{HOUR_MS, hour};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 /// How old the stage medians behind `estimated_completion` may be.
 pub const ESTIMATE_MAX_AGE: Duration = Duration::from_secs(60);
 /// The history `estimated_completion` looks at.
 pub const ESTIMATE_HISTORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Per (workflow, stage count): when the medians were read, and each stage's median in ms.
-/// Behind one async lock, so callers with stale medians wait for one read.
+/// Per (workflow, stage count): the stage medians behind `estimated_completion`.
 #[derive(Default)]
 pub struct Estimates {
-    medians: Mutex<HashMap<(String, usize), Medians>>,
+    medians: std::sync::Mutex<HashMap<(String, usize), Medians>>,
 }
 
-/// When they were read, and each stage's median (ms), `None` without history.
-type Medians = (Time, Vec<Option<i64>>);
+/// When they were read, each stage's median (ms, `None` without history), and whether a
+/// refresh is under way.
+#[derive(Clone)]
+struct Medians {
+    at: Time,
+    ms: Vec<Option<i64>>,
+    refreshing: bool,
+}
 
 /// The report of the window from `now - since` (rounded down to the hour) to `now`, from
 /// the store alone (`countersign report` has no service).
@@ -66,26 +70,70 @@ impl Service {
         ))
     }
 
+    /// The medians of a workflow's stages. Stale ones are answered at once while one
+    /// background read refreshes them, so an intake never waits on that read; only the
+    /// first request for a workflow in a process reads them itself.
     async fn stage_medians(
         &self,
         workflow: &str,
         stages: usize,
         now: Time,
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let mut cache = self.estimates.medians.lock().await;
         let key = (workflow.to_owned(), stages);
-        if let Some((at, medians)) = cache.get(&key) {
-            let age = (now - *at).to_std().unwrap_or_default();
-            if age < ESTIMATE_MAX_AGE && *at <= now {
-                return Ok(medians.clone());
+        let back = chrono::Duration::from_std(ESTIMATE_HISTORY).unwrap_or_default();
+        let since_hour = hour(now - back);
+        {
+            let mut cache = self.estimates.lock();
+            if let Some(known) = cache.get_mut(&key) {
+                let age = (now - known.at).to_std().unwrap_or_default();
+                let fresh = age < ESTIMATE_MAX_AGE && known.at <= now;
+                if !fresh && !known.refreshing {
+                    known.refreshing = true;
+                    let (store, estimates, key) =
+                        (self.store.clone(), self.estimates.clone(), key.clone());
+                    tokio::spawn(async move {
+                        let read = store
+                            .approved_stage_medians(&key.0, key.1, since_hour)
+                            .await;
+                        estimates.settle(key, now, read.ok());
+                    });
+                }
+                return Ok(known.ms.clone());
             }
         }
-        let back = chrono::Duration::from_std(ESTIMATE_HISTORY).unwrap_or_default();
-        let medians = self
+        let ms = self
             .store
-            .approved_stage_medians(workflow, stages, hour(now - back))
+            .approved_stage_medians(workflow, stages, since_hour)
             .await?;
-        cache.insert(key, (now, medians.clone()));
-        Ok(medians)
+        self.estimates.settle(key, now, Some(ms.clone()));
+        Ok(ms)
+    }
+}
+
+impl Estimates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, usize), Medians>> {
+        self.medians
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps medians read at `at`; a failed read (`None`) keeps the old ones, to be
+    /// tried again by the next request.
+    fn settle(&self, key: (String, usize), at: Time, read: Option<Vec<Option<i64>>>) {
+        let mut cache = self.lock();
+        match (read, cache.get_mut(&key)) {
+            (Some(ms), _) => {
+                cache.insert(
+                    key,
+                    Medians {
+                        at,
+                        ms,
+                        refreshing: false,
+                    },
+                );
+            }
+            (None, Some(known)) => known.refreshing = false,
+            (None, None) => {}
+        }
     }
 }
