@@ -13,6 +13,7 @@ use crate::notify::slack::modals;
 use crate::notify::slack::mrkdwn::escape;
 use crate::notify::slack::publish;
 use crate::notify::slack::refs::{ActionRef, Button, Op, StoredRound};
+use crate::notify::slack::who::{self, WhoError};
 use crate::service::ApplyError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
@@ -369,43 +370,19 @@ async fn open_modal(
 /// The reviewer behind a Slack user: the config's `slack_user`, an earlier email
 /// lookup, or (last) Slack's own record of the user's email, within the time left.
 async fn who(slack: &Slack, user: &str, deadline: Instant) -> Result<Option<ReviewerConfig>, ()> {
-    let config = &slack.service.config;
-    if let Some(r) = config.reviewer_by_slack_user(user) {
-        return Ok(Some(r.clone()));
-    }
-    let db = &slack.service.store;
-    let cached = db.reviewers_for_slack_user(user).await.map_err(|e| {
-        tracing::error!(error = %e, "reading the Slack user cache failed");
-    })?;
-    // Only while the config still has that email and no explicit slack_user.
-    let found = cached.iter().find_map(|(id, email)| {
-        config
-            .reviewer(id)
-            .filter(|r| r.slack_user.is_none() && r.email.eq_ignore_ascii_case(email))
-    });
-    if let Some(r) = found {
-        return Ok(Some(r.clone()));
-    }
     let left = deadline
         .saturating_duration_since(Instant::now())
         .min(WHO_LOOKUP);
-    let email = match slack.api.user_email(user, left).await {
-        Ok(Some(email)) => email,
-        Ok(None) => return Ok(None),
-        Err(e) => {
-            tracing::warn!(error = %e, "users.info for an unknown clicker failed");
-            return Ok(None);
+    let config = &slack.service.config;
+    match who::reviewer(config, &slack.service.store, &slack.api, user, left).await {
+        Ok(found) => Ok(found),
+        Err(WhoError::Store(e)) => {
+            tracing::error!(error = %e, "reading the Slack user cache failed");
+            Err(())
         }
-    };
-    let Some(r) = config
-        .reviewer_by_email(&email)
-        .filter(|r| r.slack_user.is_none())
-    else {
-        return Ok(None);
-    };
-    let now = chrono::Utc::now();
-    if let Err(e) = db.remember_slack_user(&r.id, &r.email, user, now).await {
-        tracing::warn!(error = %e, "caching a Slack user failed");
+        Err(WhoError::Slack(e)) => {
+            tracing::warn!(error = %e, "users.info for an unknown clicker failed");
+            Ok(None)
+        }
     }
-    Ok(Some(r.clone()))
 }

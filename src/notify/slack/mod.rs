@@ -20,6 +20,7 @@ pub mod mrkdwn;
 pub mod publish;
 pub mod refs;
 pub mod revision;
+pub mod who;
 
 use super::{Channel, Delivery, PlanContext, message_id};
 use crate::config::Config;

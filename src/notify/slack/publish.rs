@@ -8,6 +8,7 @@ use super::SlackChannel;
 use super::api::ApiError;
 use super::home::{self, Queue};
 use super::refs::Op;
+use super::who::{self, WhoError};
 use crate::config::ReviewerConfig;
 use crate::domain::ChannelKind;
 use crate::domain::{Effect, Escalation, ReviewerId};
@@ -128,35 +129,12 @@ impl SlackChannel {
     /// The reviewer behind a Slack user: the config's `slack_user`, an earlier email
     /// lookup, or Slack's own record of the user's email.
     async fn reviewer_for(&self, user: &str) -> Result<Option<ReviewerConfig>, ApiError> {
-        let config = &self.config;
-        if let Some(r) = config.reviewer_by_slack_user(user) {
-            return Ok(Some(r.clone()));
+        match who::reviewer(&self.config, &self.store, &self.api, user, self.call()).await {
+            Ok(found) => Ok(found),
+            Err(WhoError::Store(e)) => Err(e.into()),
+            // No such user, or no email to know them by: they get the stranger's view.
+            Err(WhoError::Slack(ApiError::Permanent(_))) => Ok(None),
+            Err(WhoError::Slack(e)) => Err(e),
         }
-        let cached = self.store.reviewers_for_slack_user(user).await?;
-        // Only while the config still has that email and no explicit slack_user.
-        let found = cached.iter().find_map(|(id, email)| {
-            config
-                .reviewer(id)
-                .filter(|r| r.slack_user.is_none() && r.email.eq_ignore_ascii_case(email))
-        });
-        if let Some(r) = found {
-            return Ok(Some(r.clone()));
-        }
-        let email = match self.api.user_email(user, self.call()).await {
-            Ok(Some(email)) => email,
-            Ok(None) | Err(ApiError::Permanent(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some(r) = config
-            .reviewer_by_email(&email)
-            .filter(|r| r.slack_user.is_none())
-        else {
-            return Ok(None);
-        };
-        let now = chrono::Utc::now();
-        (self.store)
-            .remember_slack_user(&r.id, &r.email, user, now)
-            .await?;
-        Ok(Some(r.clone()))
     }
 }
