@@ -19,6 +19,8 @@ pub const ESTIMATE_HISTORY: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Default)]
 pub struct Estimates {
     medians: std::sync::Mutex<HashMap<(String, usize), Medians>>,
+    /// Held while a workflow's medians are read for the first time.
+    first_read: tokio::sync::Mutex<()>,
 }
 
 /// When they were read, each stage's median (ms, `None` without history), and whether a
@@ -100,6 +102,12 @@ impl Service {
                 }
                 return Ok(known.ms.clone());
             }
+        }
+        // The first read for a workflow: one at a time, so a burst of first intakes waits
+        // for one walk of the history instead of each walking it.
+        let _first = self.estimates.first_read.lock().await;
+        if let Some(known) = self.estimates.lock().get(&key) {
+            return Ok(known.ms.clone());
         }
         let ms = self
             .store
