@@ -42,16 +42,7 @@ pub fn plan(config: &Config, alert: &Alert) -> Vec<NewItem> {
             channel: channel.clone(),
             content: slack_content(config, alert),
         };
-        let id = message_id();
-        items.push(NewItem {
-            channel: ChannelKind::Slack,
-            kind: KIND.to_owned(),
-            ordering_key: format!("alert:{id}"),
-            payload: serde_json::to_value(payload).unwrap_or(Value::Null),
-            message_id: id,
-            priority: Priority::Notification,
-            destination: "slack".to_owned(),
-        });
+        items.push(item(ChannelKind::Slack, message_id(), &payload));
     }
     if let Some(email) = &config.email {
         let domain = Mailbox::from_str(&email.from)
@@ -69,15 +60,7 @@ pub fn plan(config: &Config, alert: &Alert) -> Vec<NewItem> {
                     continue;
                 }
             };
-            items.push(NewItem {
-                channel: ChannelKind::Email,
-                kind: KIND.to_owned(),
-                ordering_key: format!("alert:{id}"),
-                payload: serde_json::to_value(payload).unwrap_or(Value::Null),
-                message_id: id,
-                priority: Priority::Notification,
-                destination: "email".to_owned(),
-            });
+            items.push(item(ChannelKind::Email, id, &payload));
         }
     }
     items
@@ -200,5 +183,18 @@ pub async fn deliver_email(transport: &Transport, from: &Mailbox, item: &Item) -
             error: e.message,
             retry_after: None,
         },
+    }
+}
+
+/// One alert message for `channel`: its own ordering key, so alerts never wait on each other.
+fn item(channel: ChannelKind, id: String, payload: &impl serde::Serialize) -> NewItem {
+    NewItem {
+        channel,
+        kind: KIND.to_owned(),
+        ordering_key: format!("alert:{id}"),
+        payload: serde_json::to_value(payload).unwrap_or(Value::Null),
+        message_id: id,
+        priority: Priority::Notification,
+        destination: channel.as_str().to_owned(),
     }
 }
