@@ -223,8 +223,9 @@ async fn read(
         loop {
             match tokio::time::timeout_at(deadline, decided.recv()).await {
                 Err(_) => break,
-                Ok(Ok(done)) if done != esc.id => continue,
-                // Our id, or we lagged behind and may have missed it: read again.
+                Ok(Ok(Some(done))) if done != esc.id => continue,
+                // Our id, or wake-ups were missed (we lagged behind, or another replica's
+                // announcements were lost): read again.
                 Ok(_) => {
                     esc = owned(&state, &agent, &id).await?;
                     if !esc.is_pending() {

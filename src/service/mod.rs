@@ -62,6 +62,10 @@ impl Service {
         receipts: Arc<ReceiptKeys>,
     ) -> Self {
         let snap = live.load();
+        let signals = Signals::new();
+        if let Some(wakes) = store.wakes() {
+            signals.relay(wakes);
+        }
         Self {
             store,
             dir: snap.dir.clone(),
@@ -71,7 +75,7 @@ impl Service {
             clock,
             notifier,
             receipts,
-            signals: Signals::new(),
+            signals,
             intake: Arc::new(Group::new()),
             events: Arc::new(Group::new()),
             estimates: Arc::default(),

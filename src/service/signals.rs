@@ -1,14 +1,18 @@
-//! In-process wake-ups: long-polls waiting on a decision, and workers waiting on new work.
-//! They only shorten waits; the database stays the source of truth.
+//! Wake-ups: long-polls waiting on a decision, and workers waiting on new work. Raised in
+//! process after a commit, and on PostgreSQL relayed from other replicas' commits too
+//! ([`Signals::relay`]). They only shorten waits; the database stays the source of truth.
 
 use crate::domain::EscalationId;
+use crate::store::Wake;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 
 #[derive(Clone)]
 pub struct Signals {
-    decided: broadcast::Sender<EscalationId>,
+    /// An escalation left `pending`; `None`: anything may have (wake-ups were missed),
+    /// every waiter should look again.
+    decided: broadcast::Sender<Option<EscalationId>>,
     timers: Arc<Notify>,
     outbox: Arc<Notify>,
     /// True while the timer worker works through a backlog (more than one batch due).
@@ -33,11 +37,31 @@ impl Signals {
 
     pub fn decided(&self, id: &EscalationId) {
         // No receivers is fine: nobody is long-polling.
-        let _ = self.decided.send(id.clone());
+        let _ = self.decided.send(Some(id.clone()));
     }
 
-    pub fn subscribe_decided(&self) -> broadcast::Receiver<EscalationId> {
+    pub fn subscribe_decided(&self) -> broadcast::Receiver<Option<EscalationId>> {
         self.decided.subscribe()
+    }
+
+    /// Relays what other replicas' commits announce (PostgreSQL), until the store closes.
+    pub fn relay(&self, mut wakes: broadcast::Receiver<Wake>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match wakes.recv().await {
+                    Ok(Wake::Decided(id)) => me.decided(&id),
+                    Ok(Wake::Timers) => me.wake_timers(),
+                    Ok(Wake::Outbox) => me.wake_outbox(),
+                    Ok(Wake::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = me.decided.send(None);
+                        me.wake_timers();
+                        me.wake_outbox();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     pub fn wake_timers(&self) {

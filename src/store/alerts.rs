@@ -2,12 +2,13 @@
 //! audit record and outbox rows of each new one, clearing, the check schedule, the open
 //! stages the stuck check reads, and the reads behind each check.
 
+use super::db;
+use super::db::Pool;
 use super::outbox::{NewItem, Queued};
 use super::{Result, Store, Tx, WriteTx, audit, batch, from_ms, ms, outbox};
 use crate::domain::alerts::{Alert, AlertKind, EVENT_OPEN_MS, OpenStage};
 use crate::domain::{AuditKind, AuditRecord, Escalation, EscalationId, Time};
 use serde_json::json;
-use sqlx::SqlitePool;
 
 /// Open stages past a cutoff, most overdue first: a range of `open_stages_sla`.
 const PAST_SLA: &str =
@@ -102,7 +103,7 @@ pub(super) async fn replace_open_stages(
                 .bind(r.opened_at)
                 .bind(r.sla_deadline);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -115,7 +116,7 @@ pub(super) async fn raise(tx: &mut Tx, planned: &[Planned], now: Time) -> Result
     for p in planned {
         let a = &p.alert;
         let esc = a.escalation_id.as_ref().map(EscalationId::as_str);
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<i64> = db::query_scalar(
             "INSERT INTO alerts (kind, subject, window_start, fired_at, escalation_id, message, data)
              VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (kind, subject, window_start) DO NOTHING
@@ -128,10 +129,10 @@ pub(super) async fn raise(tx: &mut Tx, planned: &[Planned], now: Time) -> Result
         .bind(esc)
         .bind(&a.message)
         .bind(a.data.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { continue };
-        sqlx::query(
+        db::query(
             "UPDATE alerts SET resolved_at = ?
              WHERE kind = ? AND subject = ? AND window_start < ? AND resolved_at IS NULL",
         )
@@ -139,7 +140,7 @@ pub(super) async fn raise(tx: &mut Tx, planned: &[Planned], now: Time) -> Result
         .bind(a.kind.as_str())
         .bind(&a.subject)
         .bind(ms(a.window_start))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         let record = AuditRecord::new(
             AuditKind::AlertFired,
@@ -174,31 +175,40 @@ pub(super) async fn resolve_cleared(
     still: &[String],
     now: Time,
 ) -> Result<u64> {
-    Ok(sqlx::query(
+    Ok(db::query(
         "UPDATE alerts SET resolved_at = ?
          WHERE kind = ? AND resolved_at IS NULL
-           AND subject NOT IN (SELECT value FROM json_each(?))",
+           AND instr(?, char(10) || subject || char(10)) = 0",
     )
     .bind(ms(now))
     .bind(kind.as_str())
-    .bind(json!(still).to_string())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    .bind(framed(still))
+    .execute(&mut *tx)
+    .await?)
+}
+
+/// `\na\nb\n`: a list as one parameter that both backends search with `instr`/`strpos`
+/// (subjects are ids and names: they hold no newline).
+fn framed(items: &[String]) -> String {
+    let mut out = String::from("\n");
+    for i in items {
+        out.push_str(i);
+        out.push('\n');
+    }
+    out
 }
 
 /// Closes the event alerts (an execution mismatch, a delivery given up) older than a day.
 pub(super) async fn expire_events(tx: &mut Tx, now: Time) -> Result<u64> {
-    Ok(sqlx::query(
+    Ok(db::query(
         "UPDATE alerts SET resolved_at = ?
          WHERE resolved_at IS NULL AND fired_at <= ?
            AND kind IN ('execution_mismatch', 'delivery_failed')",
     )
     .bind(ms(now))
     .bind(ms(now) - EVENT_OPEN_MS)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    .execute(&mut *tx)
+    .await?)
 }
 
 /// One open alert, as the analytics report and tests read it.
@@ -222,6 +232,9 @@ impl WriteTx {
     pub async fn raise_alerts(&mut self, planned: &[Planned], now: Time) -> Result<usize> {
         let fired = raise(self.tx(), planned, now).await?;
         let n = fired.len();
+        if n > 0 {
+            self.announce(super::Wake::Outbox);
+        }
         self.fired(fired);
         Ok(n)
     }
@@ -243,13 +256,13 @@ impl WriteTx {
 
     /// Sets when the periodic alert check runs next.
     pub async fn schedule_alert_check(&mut self, at: Time) -> Result<()> {
-        sqlx::query(
+        db::query(
             "INSERT INTO alert_checks (name, next_at) VALUES (?, ?)
              ON CONFLICT (name) DO UPDATE SET next_at = excluded.next_at",
         )
         .bind(CHECK)
         .bind(ms(at))
-        .execute(&mut **self.tx())
+        .execute(self.tx())
         .await?;
         Ok(())
     }
@@ -258,7 +271,7 @@ impl WriteTx {
 impl Store {
     /// When the periodic alert check runs next; `None` before its first run.
     pub async fn next_alert_check(&self) -> Result<Option<Time>> {
-        let at: Option<i64> = sqlx::query_scalar("SELECT next_at FROM alert_checks WHERE name = ?")
+        let at: Option<i64> = db::query_scalar("SELECT next_at FROM alert_checks WHERE name = ?")
             .bind(CHECK)
             .fetch_optional(&self.readers)
             .await?;
@@ -268,7 +281,7 @@ impl Store {
     /// Open stages whose SLA deadline is at or before `cutoff`, most overdue first, at
     /// most [`STUCK_PAGE`]: a range of `open_stages_sla`.
     pub async fn stages_past_sla(&self, cutoff: Time) -> Result<Vec<OpenStage>> {
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(PAST_SLA)
+        let rows: Vec<(String, i64, i64, i64, i64)> = db::query_as(PAST_SLA)
             .bind(ms(cutoff))
             .bind(STUCK_PAGE)
             .fetch_all(&self.readers)
@@ -287,7 +300,7 @@ impl Store {
 
     /// Reviewers with at least `min` escalations waiting on them, and how many.
     pub async fn reviewers_with_pending(&self, min: u32) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(db::query_as(
             "SELECT reviewer_id, COUNT(*) FROM pending_reviews
              GROUP BY reviewer_id HAVING COUNT(*) >= ? ORDER BY reviewer_id",
         )
@@ -304,7 +317,7 @@ impl Store {
         stage: usize,
         limit: usize,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(RECENT_OUTCOMES)
+        Ok(db::query_scalar(RECENT_OUTCOMES)
             .bind(workflow)
             .bind(stage as i64)
             .bind(limit as i64)
@@ -314,7 +327,7 @@ impl Store {
 
     /// Every alert, newest first (for tests and tools; the report reads open ones itself).
     pub async fn alerts(&self) -> Result<Vec<AlertRow>> {
-        Ok(sqlx::query_as(
+        Ok(db::query_as(
             "SELECT id, kind, subject, window_start, fired_at, escalation_id, message, data,
                     resolved_at
              FROM alerts ORDER BY id DESC",
@@ -325,9 +338,9 @@ impl Store {
 }
 
 /// Open alerts by kind, every kind listed (0 when none): the `countersign_alerts_open` gauge.
-pub(super) async fn open_counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+pub(super) async fn open_counts(pool: &Pool) -> Result<Vec<(String, i64)>> {
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT kind, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY kind")
+        db::query_as("SELECT kind, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY kind")
             .fetch_all(pool)
             .await?;
     Ok(AlertKind::ALL

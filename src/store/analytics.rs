@@ -4,11 +4,11 @@
 //! the group's rows inside the window (the same rows the counts counted, since both are
 //! cut at the window's first hour).
 
+use super::db;
 use super::facts::HOUR_MS;
-use super::{Result, Store, from_ms};
+use super::{Result, Store, Tx, from_ms};
 use crate::domain::analytics::{AlertView, Denial};
 use crate::domain::tally::{self, Measured, Tally};
-use sqlx::SqliteConnection;
 use std::collections::BTreeMap;
 
 /// Counts per (metric, key) from the window's first hour on: a range of the primary key.
@@ -109,23 +109,23 @@ impl Store {
         let from = since_hour * HOUR_MS;
         let mut out = Vec::with_capacity(stages);
         for stage in 0..stages {
-            let n: i64 = sqlx::query_scalar(APPROVED_STAGE_COUNT)
+            let n: i64 = db::query_scalar(APPROVED_STAGE_COUNT)
                 .bind(workflow)
                 .bind(stage as i64)
                 .bind(from)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
             let median = match tally::median_rank(n.max(0) as u64) {
                 None => None,
                 Some((offset, take)) => {
-                    let q = sqlx::query_scalar(APPROVED_STAGE_SEEK)
+                    let q = db::query_scalar(APPROVED_STAGE_SEEK)
                         .bind(workflow)
                         .bind(stage as i64)
                         .bind(from);
                     let mid: Vec<i64> = q
                         .bind(take as i64)
                         .bind(offset as i64)
-                        .fetch_all(&mut *tx)
+                        .fetch_all(&mut tx)
                         .await?;
                     match mid.as_slice() {
                         [one] => Some(*one),
@@ -141,10 +141,10 @@ impl Store {
     }
 }
 
-async fn read(c: &mut SqliteConnection, since_hour: i64) -> Result<(Tally, Measured)> {
+async fn read(c: &mut Tx, since_hour: i64) -> Result<(Tally, Measured)> {
     let from = since_hour * HOUR_MS;
     let mut tally = Tally::default();
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(COUNTS)
+    let rows: Vec<(String, String, i64)> = db::query_as(COUNTS)
         .bind(since_hour)
         .fetch_all(&mut *c)
         .await?;
@@ -175,7 +175,7 @@ async fn read(c: &mut SqliteConnection, since_hour: i64) -> Result<(Tally, Measu
     for ((wf, stage), closes) in &tally.stages {
         let group = Group::Stage(wf, *stage);
         let median = median(c, STAGE_SEEK, group, from, closes.closed()).await?;
-        let name: Option<String> = sqlx::query_scalar(STAGE_NAME)
+        let name: Option<String> = db::query_scalar(STAGE_NAME)
             .bind(wf)
             .bind(i64::from(*stage))
             .fetch_optional(&mut *c)
@@ -187,20 +187,20 @@ async fn read(c: &mut SqliteConnection, since_hour: i64) -> Result<(Tally, Measu
         let median = median(c, FIRST_VOTE_SEEK, Group::Hour(*how), from, *n).await?;
         m.first_votes.insert(*how, median);
     }
-    let pending: Vec<(String, i64)> = sqlx::query_as(PENDING).fetch_all(&mut *c).await?;
+    let pending: Vec<(String, i64)> = db::query_as(PENDING).fetch_all(&mut *c).await?;
     m.pending = pending
         .into_iter()
         .map(|(r, n)| (r, n.max(0) as u64))
         .collect::<BTreeMap<_, _>>();
-    let open: i64 = sqlx::query_scalar(OPEN).fetch_one(&mut *c).await?;
+    let open: i64 = db::query_scalar(OPEN).fetch_one(&mut *c).await?;
     m.open = open.max(0) as u64;
-    let automatic: i64 = sqlx::query_scalar(AUTOMATIC)
+    let automatic: i64 = db::query_scalar(AUTOMATIC)
         .bind(from)
         .fetch_one(&mut *c)
         .await?;
     m.automatic = automatic.max(0) as u64;
     let alerts: Vec<(i64, String, String, String, i64, Option<String>)> =
-        sqlx::query_as(ALERTS).fetch_all(&mut *c).await?;
+        db::query_as(ALERTS).fetch_all(&mut *c).await?;
     m.alerts = alerts
         .into_iter()
         .map(
@@ -219,7 +219,7 @@ async fn read(c: &mut SqliteConnection, since_hour: i64) -> Result<(Tally, Measu
 
 /// The median in seconds of the `n` values a seek query walks.
 async fn median(
-    c: &mut SqliteConnection,
+    c: &mut Tx,
     sql: &'static str,
     group: Group<'_>,
     from: i64,
@@ -247,14 +247,14 @@ enum Group<'a> {
 /// `take` values from 0-based rank `offset` of a seek query (group parameters, then the
 /// window's start, then LIMIT and OFFSET).
 async fn at(
-    c: &mut SqliteConnection,
+    c: &mut Tx,
     sql: &'static str,
     group: Group<'_>,
     from: i64,
     offset: u64,
     take: u64,
 ) -> Result<Vec<i64>> {
-    let q = sqlx::query_scalar(sql);
+    let q = db::query_scalar(sql);
     let q = match group {
         Group::Text(s) => q.bind(s),
         Group::Stage(wf, stage) => q.bind(wf).bind(i64::from(stage)),
@@ -267,8 +267,8 @@ async fn at(
         .await?)
 }
 
-async fn denials(c: &mut SqliteConnection, intent: &str, from: i64) -> Result<Vec<Denial>> {
-    let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(DENIALS)
+async fn denials(c: &mut Tx, intent: &str, from: i64) -> Result<Vec<Denial>> {
+    let rows: Vec<(String, i64, Option<String>)> = db::query_as(DENIALS)
         .bind(intent)
         .bind(from)
         .fetch_all(&mut *c)

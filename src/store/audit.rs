@@ -1,10 +1,11 @@
 //! The audit trail: every transition appended to a SHA-256 hash chain; `verify` walks it.
 
+use super::db;
+use super::db::Pool;
 use super::{Result, Tx, batch, ms};
 use crate::domain::{AuditRecord, Time};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -27,7 +28,7 @@ pub(super) async fn append_all(tx: &mut Tx, entries: &[Entry<'_>]) -> Result<()>
     if entries.iter().all(|e| e.records.is_empty()) {
         return Ok(());
     }
-    let head: Option<(i64, String)> = sqlx::query_as(HEAD).fetch_optional(&mut **tx).await?;
+    let head: Option<(i64, String)> = db::query_as(HEAD).fetch_optional(&mut *tx).await?;
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
     let mut rows = Vec::new();
     for entry in entries {
@@ -64,7 +65,7 @@ pub(super) async fn append_all(tx: &mut Tx, entries: &[Entry<'_>]) -> Result<()>
                 .bind(event.prev_hash.as_str())
                 .bind(hash.as_str());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -131,17 +132,17 @@ pub enum Verdict {
 
 /// Walks the whole chain in one read transaction (a consistent snapshot under
 /// WAL, so it is safe while `serve` writes).
-pub(super) async fn verify(pool: &SqlitePool) -> Result<Verdict> {
+pub(super) async fn verify(pool: &Pool) -> Result<Verdict> {
     let mut conn = pool.begin().await?;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
     loop {
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = db::query_as(
             "SELECT seq, escalation_id, at, kind, actor, data, prev_hash, hash
              FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT 2000",
         )
         .bind(expected_seq)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         if rows.is_empty() {
             return Ok(Verdict::Intact {
@@ -195,10 +196,10 @@ fn check(row: &Row, expected_seq: i64, prev: &str) -> Result<Option<String>> {
 
 /// One escalation's events, oldest first.
 pub(super) async fn for_escalation(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: &str,
 ) -> Result<Vec<(i64, String, Option<String>, Value)>> {
-    let rows: Vec<(i64, String, Option<String>, String)> = sqlx::query_as(
+    let rows: Vec<(i64, String, Option<String>, String)> = db::query_as(
         "SELECT seq, kind, actor, data FROM audit_events WHERE escalation_id = ? ORDER BY seq",
     )
     .bind(id)

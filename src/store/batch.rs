@@ -6,7 +6,7 @@
 //! JSON parameter, which SQLite would have to parse and unescape again.
 
 use super::Tx;
-use sqlx::sqlite::{Sqlite, SqliteArguments};
+use super::db::{self, Arg};
 
 /// The most rows in one statement (256 × 10 columns stays far below SQLite's 32766 parameters).
 const MAX_ROWS: usize = 256;
@@ -39,8 +39,8 @@ pub fn list(n: usize) -> String {
 
 /// A statement whose text is built from one of the shapes above. The text holds
 /// placeholders only, never a value, so it cannot carry an injection.
-pub fn query(sql: String) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+pub fn query(sql: String) -> db::Query {
+    db::query(sql)
 }
 
 /// Runs `sql`, whose `{}` stands for the list of an `IN ({})`, once per chunk of `keys`,
@@ -52,7 +52,7 @@ pub async fn execute_in<K>(
     keys: &[K],
 ) -> super::Result<()>
 where
-    K: for<'k> sqlx::Encode<'k, Sqlite> + sqlx::Type<Sqlite> + Copy,
+    K: Into<Arg> + Copy,
 {
     for chunk in chunks(keys) {
         let mut q = query(sql.replace("{}", &list(chunk.len())));
@@ -62,7 +62,7 @@ where
         for key in chunk {
             q = q.bind(*key);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }

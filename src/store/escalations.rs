@@ -1,8 +1,8 @@
 //! Escalation rows: the aggregate as JSON plus the columns queries filter on.
 
+use super::db::{self, Ex, Pool};
 use super::{Result, StoreError, Tx, batch, ms};
 use crate::domain::{AgentId, Escalation, EscalationId, ReviewerId};
-use sqlx::{Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 
 /// What waits on a reviewer: the `pending_reviews` primary key (reviewer, escalation)
@@ -61,7 +61,7 @@ pub(super) struct Record {
     idempotency_key: Option<String>,
     workflow_id: String,
     intent: String,
-    status: &'static str,
+    pub(super) status: &'static str,
     /// The revision the step started from; `None` for a new escalation.
     base: Option<u32>,
     revision: u32,
@@ -114,7 +114,7 @@ pub(super) async fn insert(tx: &mut Tx, records: &[&Record]) -> Result<()> {
                 .bind(r.decided_at)
                 .bind(r.state.as_str());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -133,7 +133,7 @@ pub(super) async fn update(tx: &mut Tx, records: &[&Record]) -> Result<()> {
                 .bind(r.decided_at)
                 .bind(r.state.as_str());
         }
-        let changed = q.execute(&mut **tx).await?.rows_affected();
+        let changed = q.execute(&mut *tx).await?;
         if changed != chunk.len() as u64 {
             return Err(StoreError::Conflict);
         }
@@ -141,31 +141,25 @@ pub(super) async fn update(tx: &mut Tx, records: &[&Record]) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn get<'e, E>(db: E, id: &EscalationId) -> Result<Option<Escalation>>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM escalations WHERE id = ?")
+pub(super) async fn get(pool: &Pool, id: &EscalationId) -> Result<Option<Escalation>> {
+    let state: Option<String> = db::query_scalar("SELECT state FROM escalations WHERE id = ?")
         .bind(id.as_str())
-        .fetch_optional(db)
+        .fetch_optional(pool)
         .await?;
     state.map(|s| decode(&s)).transpose()
 }
 
 /// Several escalations, on a pooled connection (a snapshot to work from) or inside the
 /// write transaction that will change them. Unknown ids are absent from the answer.
-pub(super) async fn get_many(
-    conn: &mut SqliteConnection,
-    ids: &[EscalationId],
-) -> Result<Vec<Escalation>> {
+pub(super) async fn get_many(mut ex: Ex<'_>, ids: &[EscalationId]) -> Result<Vec<Escalation>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in batch::chunks(ids) {
-        let mut q = batch::query(by_ids_sql("state", chunk.len()));
+        let mut q = db::query_scalar::<String>(by_ids_sql("state", chunk.len()));
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        for row in q.fetch_all(&mut *conn).await? {
-            found.push(decode(&row.try_get::<String, _>(0)?)?);
+        for state in q.fetch_all(ex.reborrow()).await? {
+            found.push(decode(&state)?);
         }
     }
     Ok(found)
@@ -179,12 +173,12 @@ pub(super) async fn revisions(
 ) -> Result<HashMap<EscalationId, u32>> {
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in batch::chunks(ids) {
-        let mut q = batch::query(by_ids_sql("id, revision", chunk.len()));
+        let mut q = db::query_as::<(String, i64)>(by_ids_sql("id, revision", chunk.len()));
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            found.insert(EscalationId(row.try_get(0)?), row.try_get(1)?);
+        for (id, revision) in q.fetch_all(&mut *tx).await? {
+            found.insert(EscalationId(id), revision as u32);
         }
     }
     Ok(found)
@@ -198,12 +192,12 @@ pub(super) async fn find_by_idempotency_keys(
 ) -> Result<Vec<Escalation>> {
     let mut found = Vec::new();
     for chunk in batch::chunks(keys) {
-        let mut q = batch::query(idempotency_sql(chunk.len()));
+        let mut q = db::query_scalar::<String>(idempotency_sql(chunk.len()));
         for (agent, key) in chunk {
             q = q.bind(agent.as_str()).bind(*key);
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            found.push(decode(&row.try_get::<String, _>(0)?)?);
+        for state in q.fetch_all(&mut *tx).await? {
+            found.push(decode(&state)?);
         }
     }
     Ok(found)
@@ -236,18 +230,18 @@ pub(super) async fn replace_pending_reviews(
         for (reviewer, id) in chunk {
             q = q.bind(reviewer.as_str()).bind(id.as_str());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// Escalations waiting on this reviewer, oldest first.
 pub(super) async fn pending_for_reviewer(
-    pool: &SqlitePool,
+    pool: &Pool,
     reviewer: &ReviewerId,
     limit: u32,
 ) -> Result<Vec<Escalation>> {
-    let rows: Vec<String> = sqlx::query_scalar(PENDING_FOR_REVIEWER)
+    let rows: Vec<String> = db::query_scalar(PENDING_FOR_REVIEWER)
         .bind(reviewer.as_str())
         .bind(limit)
         .fetch_all(pool)
@@ -256,25 +250,22 @@ pub(super) async fn pending_for_reviewer(
 }
 
 /// The latest decided escalations with this intent, newest first, for reviewers' context.
-pub(super) async fn recent_decisions<'e, E>(
-    db: E,
+pub(super) async fn recent_decisions(
+    pool: &Pool,
     intent: &str,
     limit: u32,
-) -> Result<Vec<Escalation>>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let rows: Vec<String> = sqlx::query_scalar(RECENT_DECISIONS)
+) -> Result<Vec<Escalation>> {
+    let rows: Vec<String> = db::query_scalar(RECENT_DECISIONS)
         .bind(intent)
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(pool)
         .await?;
     rows.iter().map(|s| decode(s)).collect()
 }
 
-pub(super) async fn count_by_status(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+pub(super) async fn count_by_status(pool: &Pool) -> Result<Vec<(String, i64)>> {
     Ok(
-        sqlx::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
+        db::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
             .fetch_all(pool)
             .await?,
     )
@@ -296,9 +287,9 @@ fn decode(state: &str) -> Result<Escalation> {
 /// The count is kept by triggers (migration 0005), so this is one primary-key lookup
 /// however many are open.
 pub(super) async fn count_open_for_agent(tx: &mut Tx, agent: &AgentId) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(OPEN_FOR_AGENT)
+    let n: i64 = db::query_scalar(OPEN_FOR_AGENT)
         .bind(agent.as_str())
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

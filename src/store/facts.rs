@@ -74,7 +74,7 @@ async fn insert_votes(tx: &mut Tx, rows: &[(&EscalationId, &facts::VoteFact)]) -
                         .map(|f| i64::from(facts::hour_of_week(f.created_at))),
                 );
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -102,7 +102,7 @@ async fn insert_stages(tx: &mut Tx, rows: &[(&EscalationId, &facts::StageFact)])
                 .bind(s.sla_breached)
                 .bind(s.tiers as i64);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -133,7 +133,7 @@ async fn insert_decisions(
                 .bind(d.automatic)
                 .bind(d.reason.as_deref());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -156,7 +156,7 @@ async fn insert_executions(
                 .bind(e.result.as_str())
                 .bind(ms(e.at));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -212,7 +212,7 @@ async fn add_counts(tx: &mut Tx, counts: &Counts) -> Result<()> {
         for ((hour, metric, key), n) in chunk {
             q = q.bind(*hour).bind(*metric).bind(key.as_str()).bind(**n);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }

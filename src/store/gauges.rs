@@ -2,9 +2,9 @@
 //! status), counted at most every few seconds: a COUNT per scrape would put the scraper's
 //! load on every request's latency.
 
+use super::db::Pool;
 use super::{Result, alerts, escalations, outbox, timers};
 use crate::domain::Time;
-use sqlx::SqlitePool;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -30,7 +30,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub async fn get(&self, pool: &SqlitePool, now: Time) -> Result<Gauges> {
+    pub async fn get(&self, pool: &Pool, now: Time) -> Result<Gauges> {
         let mut last = self.last.lock().await;
         if let Some((at, gauges)) = last.as_ref() {
             let age = (now - *at).to_std().unwrap_or_default();
@@ -44,7 +44,7 @@ impl Cache {
     }
 }
 
-async fn count(pool: &SqlitePool, now: Time) -> Result<Gauges> {
+async fn count(pool: &Pool, now: Time) -> Result<Gauges> {
     let overdue = match timers::next_due(pool).await? {
         Some(next) => (now - next).num_milliseconds().max(0) as f64 / 1000.0,
         None => 0.0,

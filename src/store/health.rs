@@ -2,7 +2,7 @@
 //! cleared by the next commit, a probe for readiness, and the check that keeps a writer
 //! connection left inside a failed transaction out of the pool.
 
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, db};
 use sqlx::{Connection, SqliteConnection};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,22 +36,21 @@ impl Health {
 /// WAL space a failed commit left allocated; one the size of the largest request shows
 /// that a request can be taken again.
 pub async fn probe(store: &Store, bytes: usize) -> Result<()> {
-    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     let mut tx = store.begin().await?;
-    let wrote = sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ('write_probe', printf('%.*c', ?, 'x')) \
+    let wrote = db::query(
+        "INSERT INTO settings (key, value) VALUES ('write_probe', ?) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
-    .bind(bytes)
-    .execute(&mut **tx.tx())
+    .bind("x".repeat(bytes))
+    .execute(tx.tx())
     .await;
     if let Err(e) = wrote {
         return Err(tx.failed(e.into()));
     }
     tx.commit().await?;
     let mut tx = store.begin().await?;
-    sqlx::query("DELETE FROM settings WHERE key = 'write_probe'")
-        .execute(&mut **tx.tx())
+    db::query("DELETE FROM settings WHERE key = 'write_probe'")
+        .execute(tx.tx())
         .await?;
     tx.commit().await
 }

@@ -1,23 +1,25 @@
-//! SQLite persistence behind one boundary: typed reads on a readers' pool, every write
-//! through a [`WriteTx`] on the single writer connection, group commit, checkpoints.
+//! Persistence behind one boundary, on SQLite (the embedded default) or PostgreSQL
+//! (several replicas sharing one database): typed reads on a readers' pool, every write
+//! through a [`WriteTx`], group commit, and on SQLite WAL checkpoints.
 //!
 //! The seam: the rest of the program knows only [`Store`]'s methods, [`WriteTx`], [`Group`]
-//! and the row types; no pool, connection or SQL leaves this module. A second backend
-//! (PostgreSQL) implements the same surface. It is one concrete type rather than a trait
-//! for now: with one backend a trait would only add a type parameter to `Service` and every
-//! handler (async trait methods are not object-safe without boxing every call); once a
-//! second backend exists, `Store` becomes an enum of the two or the trait, at this seam.
+//! and the row types; no pool, connection or SQL leaves this module. Both backends run the
+//! same statements through [`db`], which binds plain values and translates the text for
+//! PostgreSQL; where the two differ in what they guarantee (one writer on SQLite, many on
+//! PostgreSQL) the difference is made here, never above.
 
 pub mod alerts;
 pub mod analytics;
 pub mod audit;
 mod batch;
 mod checkpoint;
+pub mod db;
 mod escalations;
 pub mod facts;
 mod gauges;
 mod group;
 mod health;
+mod listen;
 pub mod outbox;
 mod read;
 mod revision_keys;
@@ -28,17 +30,23 @@ pub mod timers;
 pub mod web;
 mod write;
 
+use db::{Backend, Pool};
+use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The raw transaction; private to the store, which hands out [`WriteTx`].
-type Tx = Transaction<'static, Sqlite>;
+type Tx = db::Tx;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// PostgreSQL's own migrations, beside SQLite's: the same schema in its types.
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub use listen::Wake;
 
 pub use gauges::Gauges;
 pub use group::{Group, write_shared};
@@ -88,7 +96,18 @@ const TRANSIENT_CODES: [i32; 5] = [5, 6, 10, 13, 14];
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         let transient = match &e {
-            sqlx::Error::Database(db) => db
+            // PostgreSQL: a deadlock or serialization failure between replicas, or the
+            // server going away (class 08 connection, 53 resources, 57P operator).
+            sqlx::Error::Database(d)
+                if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some() =>
+            {
+                db::is_collision(&e)
+                    || d.code().is_some_and(|c| {
+                        c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")
+                    })
+            }
+            sqlx::Error::Database(d) => d
                 .code()
                 .and_then(|c| c.parse::<i32>().ok())
                 .is_some_and(|c| TRANSIENT_CODES.contains(&(c & 0xff))),
@@ -112,24 +131,62 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Clone)]
 pub struct Store {
-    /// Readers only (WAL: they never wait for the writer); see `read`.
-    readers: SqlitePool,
-    /// The one connection write transactions run on; see [`Store::begin`].
-    writer: SqlitePool,
-    /// The connection WAL checkpoints run on, and what wakes its task.
-    checkpointer: SqlitePool,
+    /// Readers only (SQLite WAL: they never wait for the writer); see `read`. On
+    /// PostgreSQL one pool serves reads and writes.
+    readers: Pool,
+    /// Where write transactions run: SQLite's one writer connection; see [`Store::begin`].
+    writer: Pool,
+    /// SQLite: the connection WAL checkpoints run on, and what wakes its task.
+    checkpointer: Option<SqlitePool>,
     wrote: Arc<Notify>,
+    /// PostgreSQL: what other replicas' commits announce (see `listen`).
+    wakes: Option<listen::Wakes>,
     /// Whether the last write transaction failed for want of storage; see `health`.
     health: Arc<health::Health>,
     gauges: Arc<gauges::Cache>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database with the production pragmas:
+    /// Opens the database `url` names: `postgres://…` (or `postgresql://…`) or SQLite.
+    pub async fn open(url: &str) -> Result<Self> {
+        if is_postgres(url) {
+            Self::open_postgres(url).await
+        } else {
+            Self::open_sqlite(url).await
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.writer.backend()
+    }
+
+    /// PostgreSQL: one pool for reads and writes (the server runs writers concurrently),
+    /// and a listener for the wake-ups other replicas' commits send.
+    async fn open_postgres(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("countersign");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        let wakes = listen::Wakes::start(&pool).await?;
+        Ok(Self {
+            readers: Pool::Postgres(pool.clone()),
+            writer: Pool::Postgres(pool),
+            checkpointer: None,
+            wrote: Arc::new(Notify::new()),
+            wakes: Some(wakes),
+            health: Arc::default(),
+            gauges: Arc::default(),
+        })
+    }
+
+    /// Opens (creating if needed) the SQLite file with the production pragmas:
     /// WAL so readers never block the writer, `synchronous=FULL` so an
     /// acknowledged write survives power loss, and a busy timeout so a second
     /// process (`audit verify`) waits instead of failing.
-    pub async fn open(url: &str) -> Result<Self> {
+    async fn open_sqlite(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -184,18 +241,24 @@ impl Store {
             .await?;
         tokio::spawn(checkpoint::run(checkpointer.clone(), wrote.clone()));
         Ok(Self {
-            readers,
-            writer,
-            checkpointer,
+            readers: Pool::Sqlite(readers),
+            writer: Pool::Sqlite(writer),
+            checkpointer: Some(checkpointer),
             wrote,
+            wakes: None,
             health: Arc::default(),
             gauges: Arc::default(),
         })
     }
 
-    /// Runs the embedded migrations, on the writer (schema changes are writes).
+    /// Runs the embedded migrations of the backend, on the writer (schema changes are
+    /// writes). Replicas starting together are safe: sqlx takes an advisory lock on
+    /// PostgreSQL while it migrates.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.writer).await?;
+        match &self.writer {
+            Pool::Sqlite(p) => MIGRATOR.run(p).await?,
+            Pool::Postgres(p) => PG_MIGRATOR.run(p).await?,
+        }
         Ok(())
     }
 
@@ -205,24 +268,38 @@ impl Store {
     /// a contending writer sleep 1, 2, 5 … 100 ms and put hundreds of ms on p99.
     /// `BEGIN IMMEDIATE` still takes the lock up front against other processes.
     /// Concurrent requests share these transactions through a [`Group`].
+    ///
+    /// On PostgreSQL it is a plain READ COMMITTED transaction; what SQLite's single writer
+    /// guarantees for free, [`WriteTx`] takes there with locks where it matters.
     pub async fn begin(&self) -> Result<WriteTx> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await;
+        let tx = match &self.writer {
+            Pool::Sqlite(p) => p.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Pool::Postgres(p) => p.begin().await.map(Tx::Postgres),
+        };
         let tx = tx.map_err(|e| self.health.failed(e.into()))?;
         Ok(WriteTx::new(tx, self.health.clone()))
+    }
+
+    /// What wakes this process when another replica commits: `None` on SQLite, where
+    /// this process is the only writer and wakes itself.
+    pub fn wakes(&self) -> Option<tokio::sync::broadcast::Receiver<Wake>> {
+        self.wakes.as_ref().map(listen::Wakes::subscribe)
     }
 
     /// Closes every pool: every connection finishes and the file is released.
     pub async fn close(&self) {
         self.writer.close().await;
         self.readers.close().await;
-        self.checkpointer.close().await;
+        if let Some(c) = &self.checkpointer {
+            c.close().await;
+        }
         // Wakes the checkpoint task, which finds its pool closed and ends.
         self.wrote.notify_one();
     }
 
     /// Readiness: the database answers a query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        db::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
@@ -272,6 +349,11 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("escalation update", escalations::update_sql(3)),
         ("audit head", audit::HEAD.into()),
     ]
+}
+
+/// Whether a `server.database` URL names PostgreSQL.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Unix milliseconds, the stored form of every instant.

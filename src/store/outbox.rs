@@ -1,9 +1,11 @@
 //! The durable outbox: deliveries written with the state change that caused them, claimed and retried by the outbox worker.
 
+use super::db;
+use super::db::{Backend, Pool};
 use super::{Result, Store, Tx, batch, from_ms, ms};
 use crate::domain::{ChannelKind, Time};
 use serde_json::Value;
-use sqlx::SqlitePool;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// A delivery to make, planned by a channel inside the step's transaction.
@@ -116,7 +118,7 @@ pub(super) async fn enqueue(tx: &mut Tx, items: &[&Queued]) -> Result<()> {
                 .bind(item.priority)
                 .bind(item.destination.as_str());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -179,12 +181,18 @@ impl Store {
                 break;
             }
             // Candidates beyond `room`: some may be refused by `admit`.
-            let rows: Vec<Row> = sqlx::query_as(CLAIM)
+            // PostgreSQL: rows another replica is claiming right now are skipped, not
+            // waited for; once it commits, their pushed-forward lease keeps them out.
+            let sql = match tx.tx().backend() {
+                Backend::Sqlite => Cow::Borrowed(CLAIM),
+                Backend::Postgres => Cow::Owned(format!("{CLAIM} FOR UPDATE OF o SKIP LOCKED")),
+            };
+            let rows: Vec<Row> = db::query_as(sql)
                 .bind(priority as i64)
                 .bind(ms(claim.now))
                 .bind(skip.as_str())
                 .bind((room * 2) as i64)
-                .fetch_all(&mut **tx.tx())
+                .fetch_all(tx.tx())
                 .await?;
             for row in rows {
                 if taken.len() < claim.limit && admit(&row.destination) {
@@ -205,7 +213,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(&mut **tx.tx()).await?;
+            q.execute(tx.tx()).await?;
         }
         tx.commit().await?;
         Ok(taken
@@ -227,18 +235,22 @@ impl Store {
     /// Makes every item leased by another process ready now. Run at start-up: on SQLite
     /// one process serves a database file, so such a lease belongs to a process that
     /// died mid-delivery, and its items should not wait out the lease.
+    /// On PostgreSQL other replicas are alive and hold their leases rightly: nothing is
+    /// released; a dead replica's leases run out on their own.
     pub async fn release_leases(&self, owner: &str, now: Time) -> Result<u64> {
+        if self.backend() == Backend::Postgres {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
-        let released = sqlx::query(
+        let released = db::query(
             "UPDATE outbox SET next_attempt_at = ?, leased_by = NULL
              WHERE delivered_at IS NULL AND failed_at IS NULL
                AND leased_by IS NOT NULL AND leased_by <> ?",
         )
         .bind(ms(now))
         .bind(owner)
-        .execute(&mut **tx.tx())
-        .await?
-        .rows_affected();
+        .execute(tx.tx())
+        .await?;
         tx.commit().await?;
         Ok(released)
     }
@@ -256,30 +268,30 @@ pub(super) async fn mark_delivered(tx: &mut Tx, ids: &[i64], now: Time) -> Resul
 }
 
 pub(super) async fn mark_retry(tx: &mut Tx, id: i64, at: Time, error: &str) -> Result<()> {
-    sqlx::query(
+    db::query(
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, leased_by = NULL WHERE id = ?",
     )
     .bind(ms(at))
     .bind(error)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 pub(super) async fn mark_failed(tx: &mut Tx, id: i64, now: Time, error: &str) -> Result<()> {
-    sqlx::query("UPDATE outbox SET failed_at = ?, last_error = ?, leased_by = NULL WHERE id = ?")
+    db::query("UPDATE outbox SET failed_at = ?, last_error = ?, leased_by = NULL WHERE id = ?")
         .bind(ms(now))
         .bind(error)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// Undelivered, not given up: the outbox depth metric.
-pub(super) async fn depth(pool: &SqlitePool) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+pub(super) async fn depth(pool: &Pool) -> Result<i64> {
+    Ok(db::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
     )
     .fetch_one(pool)
@@ -287,7 +299,7 @@ pub(super) async fn depth(pool: &SqlitePool) -> Result<i64> {
 }
 
 /// When the next item becomes ready, so the worker sleeps until then.
-pub(super) async fn next_ready(pool: &SqlitePool) -> Result<Option<Time>> {
-    let at: Option<i64> = sqlx::query_scalar(NEXT_READY).fetch_one(pool).await?;
+pub(super) async fn next_ready(pool: &Pool) -> Result<Option<Time>> {
+    let at: Option<i64> = db::query_scalar(NEXT_READY).fetch_one(pool).await?;
     Ok(at.map(from_ms))
 }

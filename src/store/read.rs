@@ -17,7 +17,7 @@ impl Store {
     /// their revision when it is written). Unknown ids are absent from the answer.
     pub async fn escalations(&self, ids: &[EscalationId]) -> Result<Vec<Escalation>> {
         let mut conn = self.readers.acquire().await?;
-        escalations::get_many(&mut conn, ids).await
+        escalations::get_many(super::db::Ex::Conn(&mut conn), ids).await
     }
 
     /// Escalations waiting on this reviewer, oldest first.

@@ -1,6 +1,7 @@
 //! Process-wide values kept in the database, such as the link secret and the receipt key
 //! generated on first start.
 
+use super::db;
 use super::{Result, Store};
 use base64::Engine;
 use rand::RngCore;
@@ -27,26 +28,24 @@ impl Store {
 
     /// The receipt key kept in the database, if a server has generated one; writes nothing.
     pub async fn kept_receipt_key(&self) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-                .bind(RECEIPT_KEY)
-                .fetch_optional(&self.readers)
-                .await?,
-        )
+        Ok(db::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(RECEIPT_KEY)
+            .fetch_optional(&self.readers)
+            .await?)
     }
 
     /// The value under `key`, writing `fresh` first if there is none. Written (if new) and
     /// read back in one write transaction, so two starts cannot keep different ones.
     async fn kept(&self, key: &str, fresh: &str) -> Result<String> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+        db::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(fresh)
-            .execute(&mut **tx.tx())
+            .execute(tx.tx())
             .await?;
-        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        let value = db::query_scalar("SELECT value FROM settings WHERE key = ?")
             .bind(key)
-            .fetch_one(&mut **tx.tx())
+            .fetch_one(tx.tx())
             .await?;
         tx.commit().await?;
         Ok(value)

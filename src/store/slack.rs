@@ -1,9 +1,10 @@
 //! Slack bookkeeping: the messages posted per escalation (for `chat.update`) and
 //! the Slack user ids found by email, so each reviewer is looked up once.
 
+use super::db;
+use super::db::Pool;
 use super::{Result, Store, Tx, ms};
 use crate::domain::{ReviewerId, Time};
-use sqlx::SqlitePool;
 
 /// A message we posted and may have to update.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -37,7 +38,7 @@ pub struct NewMessage<'a> {
 /// Records a posted message. A second record for the same outbox item is ignored,
 /// so a retry after a lost acknowledgement cannot create a twin row.
 async fn record_message(tx: &mut Tx, m: &NewMessage<'_>, now: Time) -> Result<()> {
-    sqlx::query(
+    db::query(
         "INSERT INTO slack_messages (escalation_id, item_id, stage, round, reviewer_id, reason,
                                      channel, ts, content_hash, posted_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -53,17 +54,14 @@ async fn record_message(tx: &mut Tx, m: &NewMessage<'_>, now: Time) -> Result<()
     .bind(m.ts)
     .bind(m.content_hash)
     .bind(ms(now))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// The message an outbox item already posted, if any.
-pub(super) async fn message_for_item(
-    pool: &SqlitePool,
-    item_id: &str,
-) -> Result<Option<MessageRef>> {
-    Ok(sqlx::query_as(
+pub(super) async fn message_for_item(pool: &Pool, item_id: &str) -> Result<Option<MessageRef>> {
+    Ok(db::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE item_id = ?",
     )
@@ -73,8 +71,8 @@ pub(super) async fn message_for_item(
 }
 
 /// Every message sent for an escalation, oldest first.
-pub(super) async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<Vec<MessageRef>> {
-    Ok(sqlx::query_as(
+pub(super) async fn messages(pool: &Pool, escalation_id: &str) -> Result<Vec<MessageRef>> {
+    Ok(db::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE escalation_id = ? ORDER BY id",
     )
@@ -85,22 +83,22 @@ pub(super) async fn messages(pool: &SqlitePool, escalation_id: &str) -> Result<V
 
 /// Remembers what a message now shows, after a successful `chat.update`.
 async fn mark_updated(tx: &mut Tx, id: i64, content_hash: &str, now: Time) -> Result<()> {
-    sqlx::query("UPDATE slack_messages SET content_hash = ?, updated_at = ? WHERE id = ?")
+    db::query("UPDATE slack_messages SET content_hash = ?, updated_at = ? WHERE id = ?")
         .bind(content_hash)
         .bind(ms(now))
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// The Slack user id found for this reviewer, as long as their email has not changed since.
 pub(super) async fn cached_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     reviewer: &ReviewerId,
     email: &str,
 ) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(db::query_scalar(
         "SELECT slack_user FROM slack_users WHERE reviewer_id = ? AND email = ? COLLATE NOCASE",
     )
     .bind(reviewer.as_str())
@@ -111,11 +109,11 @@ pub(super) async fn cached_user(
 
 /// The reviewers a Slack user id was resolved to (normally at most one).
 pub(super) async fn reviewers_for_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     slack_user: &str,
 ) -> Result<Vec<(String, String)>> {
     Ok(
-        sqlx::query_as("SELECT reviewer_id, email FROM slack_users WHERE slack_user = ?")
+        db::query_as("SELECT reviewer_id, email FROM slack_users WHERE slack_user = ?")
             .bind(slack_user)
             .fetch_all(pool)
             .await?,
@@ -123,9 +121,9 @@ pub(super) async fn reviewers_for_user(
 }
 
 /// Every cached reviewer → Slack user pair, for rendering mentions.
-pub(super) async fn all_users(pool: &SqlitePool) -> Result<Vec<(String, String)>> {
+pub(super) async fn all_users(pool: &Pool) -> Result<Vec<(String, String)>> {
     Ok(
-        sqlx::query_as("SELECT reviewer_id, slack_user FROM slack_users")
+        db::query_as("SELECT reviewer_id, slack_user FROM slack_users")
             .fetch_all(pool)
             .await?,
     )
@@ -138,7 +136,7 @@ async fn remember_user(
     slack_user: &str,
     now: Time,
 ) -> Result<()> {
-    sqlx::query(
+    db::query(
         "INSERT INTO slack_users (reviewer_id, email, slack_user, resolved_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (reviewer_id) DO UPDATE
            SET email = excluded.email, slack_user = excluded.slack_user,
@@ -148,7 +146,7 @@ async fn remember_user(
     .bind(email)
     .bind(slack_user)
     .bind(ms(now))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

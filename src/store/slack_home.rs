@@ -2,6 +2,7 @@
 //! when their queue changes), Events API deliveries already taken (so a retry does
 //! nothing twice), and the queue a Home view shows, newest first.
 
+use super::db;
 use super::outbox::{NewItem, Queued};
 use super::{Result, Store, escalations, ms, outbox};
 use crate::domain::{Escalation, EscalationId, ReviewerId, Time};
@@ -33,22 +34,22 @@ impl Store {
         now: Time,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM slack_events WHERE received_at < ?")
+        db::query("DELETE FROM slack_events WHERE received_at < ?")
             .bind(ms(now) - EVENT_MEMORY_MS)
-            .execute(&mut **tx.tx())
+            .execute(tx.tx())
             .await?;
-        let taken = sqlx::query(
+        let taken = db::query(
             "INSERT INTO slack_events (event_id, received_at) VALUES (?, ?)
              ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event_id)
         .bind(ms(now))
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?
-        .rows_affected()
             == 1;
         if taken && let Some(item) = item {
             // Not about one escalation: the column holds the empty id.
+            tx.announce(super::Wake::Outbox);
             outbox::enqueue(tx.tx(), &[&Queued::new("", now, item)]).await?;
         }
         tx.commit().await?;
@@ -59,6 +60,7 @@ impl Store {
     /// click the engine refused).
     pub async fn queue_item(&self, item: NewItem, now: Time) -> Result<()> {
         let mut tx = self.begin().await?;
+        tx.announce(super::Wake::Outbox);
         outbox::enqueue(tx.tx(), &[&Queued::new("", now, item)]).await?;
         tx.commit().await
     }
@@ -71,7 +73,7 @@ impl Store {
         now: Time,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        db::query(
             "INSERT INTO slack_home (slack_user_id, reviewer_id, opened_at) VALUES (?, ?, ?)
              ON CONFLICT (slack_user_id) DO UPDATE
                SET reviewer_id = excluded.reviewer_id, opened_at = excluded.opened_at",
@@ -79,14 +81,14 @@ impl Store {
         .bind(slack_user)
         .bind(reviewer.as_str())
         .bind(ms(now))
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?;
         tx.commit().await
     }
 
     /// Every reviewer who has opened the Home tab.
     pub async fn home_reviewers(&self) -> Result<Vec<ReviewerId>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT reviewer_id FROM slack_home")
+        let rows: Vec<(String,)> = db::query_as("SELECT DISTINCT reviewer_id FROM slack_home")
             .fetch_all(&self.readers)
             .await?;
         Ok(rows
@@ -104,7 +106,7 @@ impl Store {
                 super::batch::list(chunk.len())
             );
             // Placeholders only, never a value (see `batch::query`).
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            let mut q = db::query_as(sql);
             for r in chunk {
                 q = q.bind(r.as_str());
             }
@@ -116,7 +118,7 @@ impl Store {
     /// The reviewer a Slack user was when they last opened the Home tab.
     pub async fn home_reviewer(&self, slack_user: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT reviewer_id FROM slack_home WHERE slack_user_id = ?")
+            db::query_scalar("SELECT reviewer_id FROM slack_home WHERE slack_user_id = ?")
                 .bind(slack_user)
                 .fetch_optional(&self.readers)
                 .await?,
@@ -125,7 +127,7 @@ impl Store {
 
     /// The payloads of open items queued after `id` under `ordering_key`, oldest first.
     pub async fn newer_open_items(&self, ordering_key: &str, id: i64) -> Result<Vec<Value>> {
-        let rows: Vec<String> = sqlx::query_scalar(NEWER_OPEN)
+        let rows: Vec<String> = db::query_scalar(NEWER_OPEN)
             .bind(ordering_key)
             .bind(id)
             .fetch_all(&self.readers)
@@ -145,17 +147,17 @@ impl Store {
     ) -> Result<(Vec<Escalation>, u64)> {
         let mut conn = self.readers.acquire().await?;
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pending_reviews WHERE reviewer_id = ?")
+            db::query_scalar("SELECT COUNT(*) FROM pending_reviews WHERE reviewer_id = ?")
                 .bind(reviewer.as_str())
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut conn)
                 .await?;
-        let ids: Vec<String> = sqlx::query_scalar(NEWEST_PENDING)
+        let ids: Vec<String> = db::query_scalar(NEWEST_PENDING)
             .bind(reviewer.as_str())
             .bind(limit)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut conn)
             .await?;
         let ids: Vec<EscalationId> = ids.iter().filter_map(|s| EscalationId::parse(s)).collect();
-        let mut found = escalations::get_many(&mut conn, &ids).await?;
+        let mut found = escalations::get_many(db::Ex::Conn(&mut conn), &ids).await?;
         // Ids are ULIDs: newest first is the ids' descending order.
         found.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
         Ok((found, u64::try_from(total).unwrap_or(0)))

@@ -1,9 +1,10 @@
 //! Timer rows: armed after every step from the escalation's derived timers; the timer worker reads what is due.
 
+use super::db;
+use super::db::{Backend, Pool};
 use super::{Result, Tx, batch, from_ms, ms};
 use crate::domain::timers::Timer;
 use crate::domain::{EscalationId, Time};
-use sqlx::SqlitePool;
 
 /// Replaces the armed timers of these escalations (none once decided): the rows of those
 /// that had some (`existing`) are cleared, then every new row is inserted.
@@ -36,7 +37,7 @@ pub(super) async fn replace(
                 .bind(t.stage.map(|s| s as i64))
                 .bind(ms(t.due));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -47,6 +48,28 @@ pub(super) const DUE: &str = "SELECT escalation_id, due_at FROM timers
      ORDER BY due_at, escalation_id LIMIT ?";
 /// The earliest armed timer: the first entry of `timers_due`.
 pub(super) const NEXT_DUE: &str = "SELECT MIN(due_at) FROM timers";
+
+/// PostgreSQL: claims a page of due timers for this replica until `lease_until`. Rows
+/// another replica holds (a live lease, or a row lock while it claims) are skipped, so
+/// each due timer is worked by one replica; a lease that runs out (its replica died
+/// mid-tick) makes the row claimable again. The step that handles the timer rewrites the
+/// escalation's timer rows, which clears the lease.
+const CLAIM_DUE: &str = "UPDATE timers SET lease_until = ?
+     WHERE (escalation_id, kind) IN (
+       SELECT escalation_id, kind FROM timers
+       WHERE due_at <= ? AND (due_at, escalation_id) > (?, ?)
+         AND (lease_until IS NULL OR lease_until <= ?)
+       ORDER BY due_at, escalation_id LIMIT ?
+       FOR UPDATE SKIP LOCKED)
+     RETURNING escalation_id, due_at";
+/// PostgreSQL: when this replica should look again — the earliest unleased timer, or the
+/// earliest lease to run out (a timer another replica holds is not due for us before).
+const NEXT_DUE_LEASED: &str = "SELECT LEAST(
+       (SELECT MIN(due_at) FROM timers WHERE lease_until IS NULL),
+       (SELECT MIN(GREATEST(due_at, lease_until)) FROM timers WHERE lease_until IS NOT NULL))";
+
+/// How long a claimed timer stays with the replica that claimed it.
+pub const LEASE_MS: i64 = 60_000;
 
 /// One page of due timers.
 pub struct DuePage {
@@ -65,23 +88,43 @@ pub struct Cursor {
     escalation_id: String,
 }
 
-/// Escalations with a timer due at `now`, after `after` (the start when `None`). Walks
+/// Escalations with a timer due at `now`, after `after` (the start when `None`); on
+/// PostgreSQL claimed for this replica (see [`CLAIM_DUE`]). Walks
 /// the `timers_due` index in order and stops after `limit` rows, so a page costs the
 /// same however many timers are due; the cursor lets the next page be read before this
 /// one's escalations are ticked.
 pub(super) async fn due(
-    pool: &SqlitePool,
+    pool: &Pool,
     now: Time,
     after: Option<&Cursor>,
     limit: u32,
 ) -> Result<DuePage> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(DUE)
-        .bind(ms(now))
-        .bind(after.map_or(i64::MIN, |c| c.due_at))
-        .bind(after.map_or("", |c| c.escalation_id.as_str()))
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
+    let after_due = after.map_or(i64::MIN, |c| c.due_at);
+    let after_id = after.map_or("", |c| c.escalation_id.as_str());
+    let rows: Vec<(String, i64)> = match pool.backend() {
+        Backend::Sqlite => {
+            db::query_as(DUE)
+                .bind(ms(now))
+                .bind(after_due)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }
+        Backend::Postgres => {
+            let mut rows: Vec<(String, i64)> = db::query_as(CLAIM_DUE)
+                .bind(ms(now) + LEASE_MS)
+                .bind(ms(now))
+                .bind(after_due)
+                .bind(after_id)
+                .bind(ms(now))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+            rows
+        }
+    };
     let full = rows.len() as u32 == limit;
     let next = rows.last().map(|(id, due)| Cursor {
         due_at: *due,
@@ -101,13 +144,17 @@ pub(super) async fn due(
 }
 
 /// The earliest armed timer, so the worker sleeps exactly until then.
-pub(super) async fn next_due(pool: &SqlitePool) -> Result<Option<Time>> {
-    let due: Option<i64> = sqlx::query_scalar(NEXT_DUE).fetch_one(pool).await?;
+pub(super) async fn next_due(pool: &Pool) -> Result<Option<Time>> {
+    let sql = match pool.backend() {
+        Backend::Sqlite => NEXT_DUE,
+        Backend::Postgres => NEXT_DUE_LEASED,
+    };
+    let due: Option<i64> = db::query_scalar(sql).fetch_one(pool).await?;
     Ok(due.map(from_ms))
 }
 
-pub(super) async fn count(pool: &SqlitePool) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM timers")
+pub(super) async fn count(pool: &Pool) -> Result<i64> {
+    Ok(db::query_scalar("SELECT COUNT(*) FROM timers")
         .fetch_one(pool)
         .await?)
 }

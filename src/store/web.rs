@@ -1,6 +1,7 @@
 //! The web UI's rows: sign-in links (single use, mail rate limit) and sessions (kept by the
 //! SHA-256 of their id), plus the timed audit trail its escalation page shows.
 
+use super::db;
 use super::outbox::{self, NewItem, Queued};
 use super::{Result, Store, from_ms, ms};
 use crate::domain::{ReviewerId, Time};
@@ -40,27 +41,28 @@ impl Store {
     /// already has `limit` links in the window: then nothing is written and it says `false`.
     pub async fn request_sign_in(&self, r: SignInRequest<'_>, now: Time) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let recent: i64 = sqlx::query_scalar(
+        let recent: i64 = db::query_scalar(
             "SELECT COUNT(*) FROM web_sign_ins WHERE reviewer_id = ? AND created_at >= ?",
         )
         .bind(r.reviewer.as_str())
         .bind(ms(r.window_start))
-        .fetch_one(&mut **tx.tx())
+        .fetch_one(tx.tx())
         .await?;
         if recent >= r.limit {
             return Ok(false);
         }
-        sqlx::query(
+        db::query(
             "INSERT INTO web_sign_ins (nonce, reviewer_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         )
         .bind(r.nonce)
         .bind(r.reviewer.as_str())
         .bind(ms(now))
         .bind(ms(r.expires_at))
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?;
         // Not about an escalation: the outbox row's escalation is empty.
         let queued = Queued::new("", now, r.mail);
+        tx.announce(super::Wake::Outbox);
         outbox::enqueue(tx.tx(), &[&queued]).await?;
         tx.commit().await?;
         Ok(true)
@@ -77,7 +79,7 @@ impl Store {
         now: Time,
     ) -> Result<Option<()>> {
         let mut tx = self.begin().await?;
-        let used = sqlx::query(
+        let used = db::query(
             "UPDATE web_sign_ins SET used_at = ?
              WHERE nonce = ? AND reviewer_id = ? AND used_at IS NULL AND expires_at > ?",
         )
@@ -85,12 +87,12 @@ impl Store {
         .bind(nonce)
         .bind(reviewer.as_str())
         .bind(ms(now))
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?;
-        if used.rows_affected() != 1 {
+        if used != 1 {
             return Ok(None);
         }
-        sqlx::query(
+        db::query(
             "INSERT INTO web_sessions (id_sha256, reviewer_id, created_at, seen_at, expires_at)
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -99,7 +101,7 @@ impl Store {
         .bind(ms(now))
         .bind(ms(now))
         .bind(ms(expires_at))
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?;
         tx.commit().await?;
         Ok(Some(()))
@@ -108,7 +110,7 @@ impl Store {
     /// Whether a sign-in nonce has been used (for telling a spent link from a broken one).
     pub async fn sign_in_used(&self, nonce: &str) -> Result<bool> {
         let used: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT used_at FROM web_sign_ins WHERE nonce = ?")
+            db::query_scalar("SELECT used_at FROM web_sign_ins WHERE nonce = ?")
                 .bind(nonce)
                 .fetch_optional(&self.readers)
                 .await?;
@@ -123,7 +125,7 @@ impl Store {
         idle_since: Time,
         now: Time,
     ) -> Result<Option<Session>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
+        let row: Option<(String, i64)> = db::query_as(
             "SELECT reviewer_id, seen_at FROM web_sessions
              WHERE id_sha256 = ? AND revoked_at IS NULL AND expires_at > ? AND seen_at > ?",
         )
@@ -141,32 +143,30 @@ impl Store {
     /// Moves a session's idle clock on.
     pub async fn touch_session(&self, id_sha256: &str, now: Time) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE web_sessions SET seen_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL",
-        )
-        .bind(ms(now))
-        .bind(id_sha256)
-        .execute(&mut **tx.tx())
-        .await?;
+        db::query("UPDATE web_sessions SET seen_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(id_sha256)
+            .execute(tx.tx())
+            .await?;
         tx.commit().await
     }
 
     /// Ends a session server-side: its cookie no longer signs anyone in.
     pub async fn revoke_session(&self, id_sha256: &str, now: Time) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        db::query(
             "UPDATE web_sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL",
         )
         .bind(ms(now))
         .bind(id_sha256)
-        .execute(&mut **tx.tx())
+        .execute(tx.tx())
         .await?;
         tx.commit().await
     }
 
     /// One escalation's audit events with their instants, oldest first.
     pub async fn audit_timeline(&self, escalation_id: &str) -> Result<Vec<TimedEvent>> {
-        let rows: Vec<(i64, i64, String, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String, Option<String>, String)> = db::query_as(
             "SELECT seq, at, kind, actor, data FROM audit_events WHERE escalation_id = ? ORDER BY seq",
         )
         .bind(escalation_id)

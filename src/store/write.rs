@@ -4,8 +4,9 @@
 
 use super::alerts::{self, OpenStageRow, Planned};
 use super::health::Health;
+use super::listen::{self, Wake};
 use super::outbox::Queued;
-use super::{Result, StoreError, Tx, audit, escalations, facts, outbox, timers};
+use super::{Result, StoreError, Tx, audit, db, escalations, facts, outbox, timers};
 use crate::domain::alerts::AlertKind;
 use crate::domain::facts::Fact;
 use crate::domain::timers::Timer;
@@ -19,7 +20,21 @@ pub struct WriteTx {
     health: Arc<Health>,
     /// Alerts fired in this transaction, counted once it commits.
     fired: Vec<AlertKind>,
+    /// PostgreSQL: whether this transaction holds the write lock (see [`WRITE_LOCK`]).
+    serialized: bool,
+    /// PostgreSQL: what the commit announces to the other replicas.
+    announce: Vec<Wake>,
 }
+
+/// The PostgreSQL advisory lock that serializes the transactions of engine steps across
+/// replicas, held until commit: the audit chain is one chain, so appending to it needs its
+/// head to itself, and taking the lock before the step reads what it changes gives every
+/// replica what SQLite's single writer gives one process — an escalation read in the
+/// transaction cannot change under it, an idempotency key or an agent's last open place
+/// cannot be taken twice. Racing votes on two replicas queue here, and the second is
+/// worked out on the state the first committed. Deliveries, claims and caches do not take
+/// it. ("counters" in ASCII.)
+pub const WRITE_LOCK: i64 = 0x636f_756e_7465_7273;
 
 /// The rows of one engine step, encoded before the write transaction (CPU work that
 /// should not hold the writer).
@@ -87,18 +102,43 @@ impl WriteTx {
             tx,
             health,
             fired: Vec::new(),
+            serialized: false,
+            announce: Vec::new(),
+        }
+    }
+
+    /// Takes the write lock on PostgreSQL, once per transaction; nothing on SQLite, whose
+    /// `BEGIN IMMEDIATE` already holds the database's.
+    async fn serialize(&mut self) -> Result<()> {
+        if self.serialized || self.tx.backend() == db::Backend::Sqlite {
+            return Ok(());
+        }
+        db::query("SELECT pg_advisory_xact_lock(?)")
+            .bind(WRITE_LOCK)
+            .execute(&mut self.tx)
+            .await?;
+        self.serialized = true;
+        Ok(())
+    }
+
+    /// Notes what the commit tells other replicas (PostgreSQL only; nothing to tell on SQLite).
+    pub(super) fn announce(&mut self, wake: Wake) {
+        if self.tx.backend() == db::Backend::Postgres && !self.announce.contains(&wake) {
+            self.announce.push(wake);
         }
     }
 
     /// Loads escalations for update: the writer is single, so nothing changes them
     /// until this transaction ends. Unknown ids are absent from the answer.
     pub async fn escalations(&mut self, ids: &[EscalationId]) -> Result<Vec<Escalation>> {
-        escalations::get_many(&mut self.tx, ids).await
+        self.serialize().await?;
+        escalations::get_many(db::Ex::Tx(&mut self.tx), ids).await
     }
 
     /// The current revision of each of these escalations, to check that work done on an
     /// earlier snapshot still applies.
     pub async fn revisions(&mut self, ids: &[EscalationId]) -> Result<HashMap<EscalationId, u32>> {
+        self.serialize().await?;
         escalations::revisions(&mut self.tx, ids).await
     }
 
@@ -107,12 +147,14 @@ impl WriteTx {
         &mut self,
         keys: &[(&AgentId, &str)],
     ) -> Result<Vec<Escalation>> {
+        self.serialize().await?;
         escalations::find_by_idempotency_keys(&mut self.tx, keys).await
     }
 
     /// How many of this agent's escalations are still open. Read inside the transaction,
     /// so concurrent intakes cannot both take the last place.
     pub async fn open_count(&mut self, agent: &AgentId) -> Result<u64> {
+        self.serialize().await?;
         escalations::count_open_for_agent(&mut self.tx, agent).await
     }
 
@@ -121,6 +163,19 @@ impl WriteTx {
     /// rows, analytics facts. Each escalation at most once per call. An updated row whose revision moved
     /// since its step was worked out fails the whole call with [`StoreError::Conflict`].
     pub async fn write_steps(&mut self, rows: &[&StepRows]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.serialize().await?;
+        self.announce(Wake::Timers);
+        for r in rows {
+            if r.escalation.status != "pending" {
+                self.announce(Wake::Decided(r.id().clone()));
+            }
+            if !r.outbox.is_empty() {
+                self.announce(Wake::Outbox);
+            }
+        }
         let records = |new: bool| -> Vec<&escalations::Record> {
             rows.iter()
                 .map(|r| &r.escalation)
@@ -170,12 +225,15 @@ impl WriteTx {
     /// Replaces the armed timers of escalations whose state did not change (a tick that
     /// found nothing to do re-arms what the state derives).
     pub async fn rearm_timers(&mut self, timers: &[(&EscalationId, &[Timer])]) -> Result<()> {
+        self.serialize().await?;
+        self.announce(Wake::Timers);
         let ids: Vec<&EscalationId> = timers.iter().map(|(id, _)| *id).collect();
         timers::replace(&mut self.tx, &ids, timers).await
     }
 
     /// Appends records to the audit chain, in order.
     pub async fn append_audit(&mut self, entries: &[audit::Entry<'_>]) -> Result<()> {
+        self.serialize().await?;
         audit::append_all(&mut self.tx, entries).await
     }
 
@@ -204,7 +262,22 @@ impl WriteTx {
     /// left inside one is discarded (see `health::reusable`), so the next write starts
     /// clean as soon as storage takes writes again.
     pub async fn commit(self) -> Result<()> {
-        let Self { tx, health, fired } = self;
+        let Self {
+            mut tx,
+            health,
+            fired,
+            announce,
+            ..
+        } = self;
+        // Sent inside the transaction: PostgreSQL delivers it at commit, or never.
+        for payload in listen::payloads(&announce) {
+            db::query("SELECT pg_notify(?, ?)")
+                .bind(listen::CHANNEL)
+                .bind(payload)
+                .execute(&mut tx)
+                .await
+                .map_err(|e| health.failed(e))?;
+        }
         tx.commit().await.map_err(|e| health.failed(e.into()))?;
         health.committed();
         for kind in fired {
