@@ -31,13 +31,15 @@ CREATE TABLE pending_reviews (
 CREATE INDEX pending_reviews_escalation ON pending_reviews (escalation_id);
 
 -- `lease_until`: a replica that claimed the timer (FOR UPDATE SKIP LOCKED) holds it until
--- then; past it, another replica takes it over (the claimer died mid-tick).
+-- then; past it, another replica takes it over (the claimer died mid-tick). `leased_by`
+-- names the replica, so a dead one's leases can be taken back early.
 CREATE TABLE timers (
     escalation_id TEXT NOT NULL REFERENCES escalations (id),
     kind          TEXT NOT NULL,
     stage         BIGINT,
     due_at        BIGINT NOT NULL,
     lease_until   BIGINT,
+    leased_by     TEXT,
     PRIMARY KEY (escalation_id, kind)
 );
 CREATE INDEX timers_due ON timers (due_at);

@@ -12,7 +12,8 @@ use crate::domain::tally::{self, Measured, Tally};
 use std::collections::BTreeMap;
 
 /// Counts per (metric, key) from the window's first hour on: a range of the primary key.
-pub const COUNTS: &str = "SELECT metric, key, SUM(n) FROM analytics_counts WHERE hour >= ?1
+pub const COUNTS: &str =
+    "SELECT metric, key, CAST(SUM(n) AS BIGINT) FROM analytics_counts WHERE hour >= ?1
      GROUP BY metric, key";
 // The seeks name their index: a plan that sorts instead (as the planner may pick with
 // other statistics) would read the whole group where a seek skips to the rank.
@@ -56,7 +57,7 @@ pub const AUTOMATIC: &str =
 /// What waits on each reviewer now.
 pub const PENDING: &str = "SELECT reviewer_id, COUNT(*) FROM pending_reviews GROUP BY reviewer_id";
 /// Escalations not decided now (pending or waiting for changes), kept per agent by triggers.
-pub const OPEN: &str = "SELECT COALESCE(SUM(open), 0) FROM agent_open";
+pub const OPEN: &str = "SELECT CAST(COALESCE(SUM(open), 0) AS BIGINT) FROM agent_open";
 /// Open alerts, newest first.
 pub const ALERTS: &str = "SELECT id, kind, subject, message, fired_at, escalation_id FROM alerts
      WHERE resolved_at IS NULL ORDER BY fired_at DESC LIMIT 100";

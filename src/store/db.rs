@@ -411,7 +411,8 @@ where
     }
 }
 
-/// The statement as PostgreSQL takes it: `?` placeholders numbered `$1, $2 …`, and the
+/// The statement as PostgreSQL takes it: `?` placeholders numbered `$1, $2 …` (`?NNN`
+/// becomes `$NNN`; the store never mixes the two in one statement), and the
 /// few SQLite spellings the store uses put in PostgreSQL's: `INDEXED BY <index>` (a
 /// planner hint PostgreSQL has no use for) dropped, `instr(` → `strpos(`, `char(` →
 /// `chr(`. The store's texts hold no string literal with a `?` in it.
@@ -422,11 +423,17 @@ pub fn postgres_sql(sql: &str) -> String {
     while let Some(i) = rest.find(['?', 'I', 'i', 'c']) {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        if rest.starts_with('?') {
-            n += 1;
+        if let Some(after) = rest.strip_prefix('?') {
+            // `?NNN` names its parameter; a bare `?` is the next one.
+            let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
             out.push('$');
-            out.push_str(&n.to_string());
-            rest = &rest[1..];
+            if digits > 0 {
+                out.push_str(&after[..digits]);
+            } else {
+                n += 1;
+                out.push_str(&n.to_string());
+            }
+            rest = &after[digits..];
         } else if let Some(after) = rest.strip_prefix("INDEXED BY ") {
             // The index name, then its trailing space.
             let end = after
@@ -478,6 +485,10 @@ mod tests {
         assert_eq!(
             postgres_sql("SELECT a FROM t INDEXED BY t_a WHERE x = ? AND y IN (?, ?)"),
             "SELECT a FROM t WHERE x = $1 AND y IN ($2, $3)"
+        );
+        assert_eq!(
+            postgres_sql("WHERE a = ?1 AND b = ?2 AND c >= ?1"),
+            "WHERE a = $1 AND b = $2 AND c >= $1"
         );
         assert_eq!(
             postgres_sql("WHERE instr(?, char(10) || d || char(10)) = 0"),

@@ -206,7 +206,7 @@ async fn add_counts(tx: &mut Tx, counts: &Counts) -> Result<()> {
     for chunk in batch::chunks(&rows) {
         let mut q = batch::query(format!(
             "INSERT INTO analytics_counts (hour, metric, key, n) VALUES {}
-             ON CONFLICT (hour, metric, key) DO UPDATE SET n = n + excluded.n",
+             ON CONFLICT (hour, metric, key) DO UPDATE SET n = analytics_counts.n + excluded.n",
             batch::values(chunk.len(), 4)
         ));
         for ((hour, metric, key), n) in chunk {

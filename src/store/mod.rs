@@ -19,6 +19,7 @@ pub mod facts;
 mod gauges;
 mod group;
 mod health;
+mod leases;
 mod listen;
 pub mod outbox;
 mod read;
@@ -163,7 +164,8 @@ impl Store {
     /// PostgreSQL: one pool for reads and writes (the server runs writers concurrently),
     /// and a listener for the wake-ups other replicas' commits send.
     async fn open_postgres(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?.application_name("countersign");
+        let options =
+            PgConnectOptions::from_str(url)?.application_name(&leases::application_name(&OWNER));
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -171,6 +173,7 @@ impl Store {
             .connect_with(options)
             .await?;
         let wakes = listen::Wakes::start(&pool).await?;
+        tokio::spawn(leases::release_dead(pool.clone()));
         Ok(Self {
             readers: Pool::Postgres(pool.clone()),
             writer: Pool::Postgres(pool),
@@ -350,6 +353,13 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("audit head", audit::HEAD.into()),
     ]
 }
+
+/// This process's name on the leases it takes (outbox items; timers on PostgreSQL). On
+/// SQLite a restarted process releases at once the leases of any other (one that died
+/// mid-delivery). On PostgreSQL it is also the replica's `application_name`, so a lease
+/// whose owner has no connection left belongs to a dead replica (see `leases`).
+pub static OWNER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| ulid::Ulid::new().to_string());
 
 /// Whether a `server.database` URL names PostgreSQL.
 pub fn is_postgres(url: &str) -> bool {

@@ -99,7 +99,7 @@ pub(super) async fn cached_user(
     email: &str,
 ) -> Result<Option<String>> {
     Ok(db::query_scalar(
-        "SELECT slack_user FROM slack_users WHERE reviewer_id = ? AND email = ? COLLATE NOCASE",
+        "SELECT slack_user FROM slack_users WHERE reviewer_id = ? AND lower(email) = lower(?)",
     )
     .bind(reviewer.as_str())
     .bind(email)

@@ -54,7 +54,7 @@ pub(super) const NEXT_DUE: &str = "SELECT MIN(due_at) FROM timers";
 /// each due timer is worked by one replica; a lease that runs out (its replica died
 /// mid-tick) makes the row claimable again. The step that handles the timer rewrites the
 /// escalation's timer rows, which clears the lease.
-const CLAIM_DUE: &str = "UPDATE timers SET lease_until = ?
+const CLAIM_DUE: &str = "UPDATE timers SET lease_until = ?, leased_by = ?
      WHERE (escalation_id, kind) IN (
        SELECT escalation_id, kind FROM timers
        WHERE due_at <= ? AND (due_at, escalation_id) > (?, ?)
@@ -114,6 +114,7 @@ pub(super) async fn due(
         Backend::Postgres => {
             let mut rows: Vec<(String, i64)> = db::query_as(CLAIM_DUE)
                 .bind(ms(now) + LEASE_MS)
+                .bind(super::OWNER.as_str())
                 .bind(ms(now))
                 .bind(after_due)
                 .bind(after_id)

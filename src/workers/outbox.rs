@@ -14,7 +14,6 @@ use crate::store::alerts::Planned;
 use crate::store::outbox::{Claim, Item};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -33,9 +32,8 @@ const LEASE: Duration = Duration::from_secs(120);
 /// timer (an earlier item of their ordering key, a busy destination).
 const POLL: Duration = Duration::from_secs(1);
 
-/// This process's name on the leases it takes: a restarted process releases at once the
-/// leases of any other (a process that died mid-delivery).
-pub static OWNER: LazyLock<String> = LazyLock::new(|| ulid::Ulid::new().to_string());
+/// This process's name on the leases it takes (see [`crate::store::OWNER`]).
+use crate::store::OWNER;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {

@@ -32,7 +32,8 @@ async fn spawn() -> (TestApp, tempfile::TempDir) {
     let app = TestApp::spawn_with(crate::support::Options {
         config: config(),
         manual_workers: true,
-        database_dir: Some(dir.path().to_owned()),
+        database: Some(crate::support::TestDb::fresh(dir.path()).await),
+        ..Default::default()
     })
     .await;
     (app, dir)

@@ -2,6 +2,7 @@
 
 use crate::support::TestApp;
 use countersign::store::audit::Verdict;
+use countersign::store::db;
 use serde_json::json;
 
 async fn some_history(app: &TestApp) -> String {
@@ -40,9 +41,11 @@ async fn every_transition_is_in_an_intact_chain() {
 async fn an_edited_row_breaks_the_chain_at_that_event() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
-    sqlx::query(
-        "UPDATE audit_events SET data = json_set(data, '$.decision', 'approve') WHERE seq = 5",
-    )
+    db::query(if crate::support::on_postgres() {
+        "UPDATE audit_events SET data = jsonb_set(data::jsonb, '{decision}', '\"approve\"')::text WHERE seq = 5"
+    } else {
+        "UPDATE audit_events SET data = json_set(data, '$.decision', 'approve') WHERE seq = 5"
+    })
     .execute(&app.db)
     .await
     .unwrap();
@@ -56,7 +59,7 @@ async fn an_edited_row_breaks_the_chain_at_that_event() {
 async fn a_deleted_row_breaks_the_chain() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
-    sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+    db::query("DELETE FROM audit_events WHERE seq = 3")
         .execute(&app.db)
         .await
         .unwrap();
@@ -71,7 +74,7 @@ async fn a_rehashed_row_still_breaks_the_link_to_the_next() {
     let app = TestApp::spawn().await;
     some_history(&app).await;
     // A forger who recomputes one row's hash must also rewrite every later row.
-    sqlx::query("UPDATE audit_events SET actor = 'mallory', hash = 'f00d' WHERE seq = 2")
+    db::query("UPDATE audit_events SET actor = 'mallory', hash = 'f00d' WHERE seq = 2")
         .execute(&app.db)
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 //! warnings, errors and exit codes for both.
 
 use crate::support::callbacks::{Received, Receiver};
-use crate::support::process::{run, text, write_config};
+use crate::support::process::{config_file, run, text};
 use crate::support::pyjwt::Executor;
 use crate::support::smtp::read_eml_dir;
 use crate::support::workflows::{self, Stage, Workflow};
@@ -250,7 +250,7 @@ async fn a_workflow_built_from_a_template_runs_as_if_written_whole() {
 
 fn check_config(config: &TestConfig) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = write_config(dir.path(), config);
+    let path = config_file(dir.path(), config);
     run(&["check-config", "--config", &path])
 }
 

@@ -5,6 +5,7 @@
 use crate::support::{AGENT_KEY, Options, TestApp};
 use countersign::domain::EscalationId;
 use countersign::store::audit::Verdict;
+use countersign::store::db;
 use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ async fn open_many(app: &TestApp, intent: &str, n: usize) -> Vec<String> {
 }
 
 async fn statuses(app: &TestApp) -> HashMap<String, i64> {
-    sqlx::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
+    db::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
         .fetch_all(&app.db)
         .await
         .unwrap()
@@ -203,15 +204,33 @@ async fn concurrent_votes_on_many_escalations_each_decide_their_own() {
 async fn a_failing_request_fails_alone_and_its_group_neighbours_still_commit() {
     let app = TestApp::spawn().await;
     let pool = &app.db;
-    for trigger in [
+    let sqlite = [
         "CREATE TRIGGER poison_intake BEFORE INSERT ON escalations
          WHEN NEW.state LIKE '%poison-pill%'
          BEGIN SELECT RAISE(ABORT, 'poisoned intake'); END",
         "CREATE TRIGGER poison_vote BEFORE INSERT ON audit_events
          WHEN NEW.data LIKE '%poison-pill%'
          BEGIN SELECT RAISE(ABORT, 'poisoned vote'); END",
-    ] {
-        sqlx::query(trigger).execute(pool).await.unwrap();
+    ];
+    let postgres = [
+        "CREATE FUNCTION poison_intake() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.state LIKE '%poison-pill%' THEN RAISE EXCEPTION 'poisoned intake'; END IF;
+         RETURN NEW; END $$",
+        "CREATE TRIGGER poison_intake BEFORE INSERT ON escalations
+         FOR EACH ROW EXECUTE FUNCTION poison_intake()",
+        "CREATE FUNCTION poison_vote() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.data LIKE '%poison-pill%' THEN RAISE EXCEPTION 'poisoned vote'; END IF;
+         RETURN NEW; END $$",
+        "CREATE TRIGGER poison_vote BEFORE INSERT ON audit_events
+         FOR EACH ROW EXECUTE FUNCTION poison_vote()",
+    ];
+    let triggers: &[&'static str] = if crate::support::on_postgres() {
+        &postgres
+    } else {
+        &sqlite
+    };
+    for trigger in triggers.iter().copied() {
+        db::query(trigger).execute(pool).await.unwrap();
     }
 
     // Intake: 24 good requests and one poisoned, all at once.

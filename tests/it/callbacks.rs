@@ -3,6 +3,7 @@
 use crate::support::callbacks::Receiver;
 use crate::support::config::host_port;
 use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
+use countersign::store::db;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -125,7 +126,7 @@ async fn callbacks_are_given_up_after_max_age_and_recorded_as_failed() {
             .contains(&"callback_failed".to_owned())
     );
     let (failed, error): (Option<i64>, Option<String>) =
-        sqlx::query_as("SELECT failed_at, last_error FROM outbox WHERE escalation_id = ?")
+        db::query_as("SELECT failed_at, last_error FROM outbox WHERE escalation_id = ?")
             .bind(&id)
             .fetch_one(&app.db)
             .await

@@ -2,16 +2,16 @@
 
 use crate::support::process::{Server, run, text, write_config};
 use crate::support::{AGENT_KEY, TestConfig};
+use countersign::store::db;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 
-#[test]
-fn check_config_accepts_the_demo_and_a_valid_file() {
+#[tokio::test]
+async fn check_config_accepts_the_demo_and_a_valid_file() {
     let out = run(&["check-config"]);
     assert!(out.status.success(), "{}", text(&out));
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = write_config(dir.path(), &TestConfig::default());
+    let (path, _) = write_config(dir.path(), &TestConfig::default()).await;
     let out = run(&["check-config", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
     // The fail-open workflow of the test config is flagged, but is not an error.
@@ -83,20 +83,15 @@ workflows:
 }
 
 /// `countersign audit verify` on the database passes.
-fn assert_audit_intact(db: &Path) {
-    let out = run(&[
-        "audit",
-        "verify",
-        "--database",
-        &format!("sqlite://{}", db.display()),
-    ]);
+fn assert_audit_intact(db: &crate::support::TestDb) {
+    let out = run(&["audit", "verify", "--database", &db.url()]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
 #[tokio::test]
 async fn timers_due_while_killed_fire_right_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &TestConfig::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default()).await;
     let server = Server::start(&config).await;
     let client = crate::support::client();
     let id = server
@@ -110,29 +105,27 @@ async fn timers_due_while_killed_fire_right_after_restart() {
 
     // While the process is down its deadline passes: backdate the escalation and its
     // timer row (no waiting an hour).
-    let store = crate::support::open_db(&db).await;
+    let store = db.pool().await;
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let moved = sqlx::query(
-        "UPDATE escalations SET state = json_set(state, '$.expires_at', ?) WHERE id = ?",
-    )
+    let moved = db::query(if crate::support::on_postgres() {
+        "UPDATE escalations SET state = jsonb_set(state::jsonb, '{expires_at}', to_jsonb(?::text))::text WHERE id = ?"
+    } else {
+        "UPDATE escalations SET state = json_set(state, '$.expires_at', ?) WHERE id = ?"
+    })
     .bind(past.to_rfc3339())
     .bind(&id)
     .execute(&store)
     .await
     .unwrap();
-    assert_eq!(
-        moved.rows_affected(),
-        1,
-        "the acknowledged escalation survived kill -9"
-    );
+    assert_eq!(moved, 1, "the acknowledged escalation survived kill -9");
     let moved =
-        sqlx::query("UPDATE timers SET due_at = ? WHERE escalation_id = ? AND kind = 'timeout'")
+        db::query("UPDATE timers SET due_at = ? WHERE escalation_id = ? AND kind = 'timeout'")
             .bind(past.timestamp_millis())
             .bind(&id)
             .execute(&store)
             .await
             .unwrap();
-    assert_eq!(moved.rows_affected(), 1, "its timer survived too");
+    assert_eq!(moved, 1, "its timer survived too");
     store.close().await;
 
     let server = Server::start(&config).await;
@@ -157,7 +150,7 @@ async fn timers_due_while_killed_fire_right_after_restart() {
 async fn every_acknowledged_intake_survives_kill_9_mid_load() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &TestConfig::default());
+    let (config, db) = write_config(dir.path(), &TestConfig::default()).await;
     let server = Server::start(&config).await;
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut senders = tokio::task::JoinSet::new();
@@ -197,14 +190,13 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
     while senders.join_next().await.is_some() {}
 
     let acked = acked.lock().unwrap().clone();
-    let store = crate::support::open_db(&db).await;
-    let stored: std::collections::HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM escalations")
-            .fetch_all(&store)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let store = db.pool().await;
+    let stored: std::collections::HashSet<String> = db::query_scalar("SELECT id FROM escalations")
+        .fetch_all(&store)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     store.close().await;
     let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(
@@ -219,7 +211,7 @@ async fn every_acknowledged_intake_survives_kill_9_mid_load() {
 #[tokio::test]
 async fn sigterm_stops_gracefully_with_exit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, _) = write_config(dir.path(), &TestConfig::default());
+    let (config, _) = write_config(dir.path(), &TestConfig::default()).await;
     let server = Server::start(&config).await;
     let client = crate::support::client();
     // A long-poll in flight when the signal arrives is answered, not cut off.
@@ -249,15 +241,14 @@ async fn sigterm_stops_gracefully_with_exit_zero() {
     assert!(server.wait().success());
 }
 
-#[test]
-fn audit_verify_names_the_first_bad_event() {
+#[tokio::test]
+async fn audit_verify_names_the_first_bad_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, db) = write_config(dir.path(), &TestConfig::default());
-    let url = format!("sqlite://{}", db.display());
+    let (config, db) = write_config(dir.path(), &TestConfig::default()).await;
+    let url = db.url();
     let out = run(&["migrate", "--config", &config]);
     assert!(out.status.success(), "{}", text(&out));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
+    {
         let store = countersign::store::Store::open(&url).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let records: Vec<_> = (0..3)
@@ -276,17 +267,17 @@ fn audit_verify_names_the_first_bad_event() {
         };
         tx.append_audit(&[entry]).await.unwrap();
         tx.commit().await.unwrap();
-    });
+        store.close().await;
+    }
     let out = run(&["audit", "verify", "--database", &url]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("3 event"));
-    runtime.block_on(async {
-        let store = crate::support::open_db(&db).await;
-        sqlx::query("UPDATE audit_events SET kind = 'decided' WHERE seq = 2")
-            .execute(&store)
-            .await
-            .unwrap();
-    });
+    let store = db.pool().await;
+    db::query("UPDATE audit_events SET kind = 'decided' WHERE seq = 2")
+        .execute(&store)
+        .await
+        .unwrap();
+    store.close().await;
     let out = run(&["audit", "verify", "--config", &config]);
     assert!(!out.status.success());
     assert!(text(&out).contains("event 2"), "{}", text(&out));

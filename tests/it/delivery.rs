@@ -11,6 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use countersign::store::db;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -166,7 +167,7 @@ async fn a_stalled_smtp_server_delays_nothing_else_and_its_mail_times_out_and_is
 
     // The mail attempts hit their deadline, say so, and wait for their backoff.
     let errors = eventually(PROMPTLY, || async {
-        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(i64, Option<String>)> = db::query_as(
             "SELECT attempts, last_error FROM outbox WHERE channel = 'email' AND escalation_id = ?",
         )
         .bind(&id)
@@ -312,7 +313,7 @@ async fn a_callback_leased_by_a_killed_process_goes_out_right_after_restart() {
     let url = switch_receiver(switch.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let test_config = TestConfig::default().agent(|a| a.callback_url(&url));
-    let (config, _db) = write_config(dir.path(), &test_config);
+    let (config, _db) = write_config(dir.path(), &test_config).await;
     let server = Server::start(&config).await;
     let client = crate::support::client();
     let id = server

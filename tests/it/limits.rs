@@ -2,6 +2,7 @@
 //! with `Retry-After`, on both intake routes; one agent's limit never touches another.
 
 use crate::support::{OTHER_AGENT_KEY, RateLimit, TestApp, TestConfig, assert_error};
+use countersign::store::db;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -18,7 +19,7 @@ fn retry_after(r: &reqwest::Response) -> u64 {
 }
 
 async fn open_count(app: &TestApp, agent: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL")
+    db::query_scalar("SELECT COUNT(*) FROM escalations WHERE agent_id = ? AND decided_at IS NULL")
         .bind(agent)
         .fetch_one(&app.db)
         .await
@@ -117,7 +118,7 @@ async fn max_pending_holds_under_concurrent_intake() {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // A decided one frees a place.
-    let id: String = sqlx::query_scalar(
+    let id: String = db::query_scalar(
         "SELECT id FROM escalations WHERE agent_id = 'test-agent' AND decided_at IS NULL LIMIT 1",
     )
     .fetch_one(&app.db)
@@ -135,7 +136,7 @@ async fn max_pending_holds_under_concurrent_intake() {
     // The counts the triggers keep (migration 0005) agree with the rows, after
     // intakes, refusals and a decision.
     for agent in ["test-agent", "other-agent"] {
-        let kept: i64 = sqlx::query_scalar("SELECT open FROM agent_open WHERE agent_id = ?")
+        let kept: i64 = db::query_scalar("SELECT open FROM agent_open WHERE agent_id = ?")
             .bind(agent)
             .fetch_one(&app.db)
             .await

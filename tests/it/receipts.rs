@@ -4,7 +4,7 @@
 //! (configured, generated and kept), check-config on bad keys, and no key in the log.
 
 use crate::support::callbacks::Receiver;
-use crate::support::process::{BIN, Server, run as countersign, text, write_config};
+use crate::support::process::{BIN, Server, config_file, run as countersign, text, write_config};
 use crate::support::pyjwt::Executor;
 use crate::support::{AGENT_SECRET, Options, TestApp, TestConfig, eventually};
 use axum::body::Bytes;
@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use countersign::signing::receipts::ReceiptKey;
+use countersign::store::db;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,14 +92,15 @@ async fn the_jwk_set_is_public_cacheable_and_lists_current_then_previous_keys() 
 #[tokio::test]
 async fn without_a_configured_key_one_is_generated_once_and_kept_in_the_database() {
     let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::TestDb::fresh(dir.path()).await;
     let options = || Options {
-        database_dir: Some(dir.path().to_owned()),
+        database: Some(db.clone()),
         ..Options::default()
     };
     let first = TestApp::spawn_with(options()).await;
     let generated = kids(&jwks(&first.base).await);
     assert_eq!(generated.len(), 1);
-    let kept: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'receipt_key'")
+    let kept: String = db::query_scalar("SELECT value FROM settings WHERE key = 'receipt_key'")
         .fetch_one(&first.db)
         .await
         .unwrap();
@@ -120,7 +122,7 @@ fn check_config_names_each_bad_receipt_key_by_its_path_without_repeating_it() {
         s.receipt_key("not-a-pem-secret-value")
             .previous_receipt_keys([good.as_str(), public])
     });
-    let (path, _) = write_config(dir.path(), &config);
+    let path = config_file(dir.path(), &config);
     let out = countersign(&["check-config", "--config", &path]);
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
@@ -133,7 +135,7 @@ fn check_config_names_each_bad_receipt_key_by_its_path_without_repeating_it() {
     assert!(!said.contains(&pem_body(&good)), "{said}");
 
     let valid = TestConfig::default().server(|s| s.receipt_key(&good));
-    let (path, _) = write_config(dir.path(), &valid);
+    let path = config_file(dir.path(), &valid);
     let out = countersign(&["check-config", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -145,7 +147,7 @@ async fn no_receipt_key_reaches_the_log() {
     let (retired, _) = new_key();
     let config = TestConfig::default()
         .server(|s| s.receipt_key(&configured).previous_receipt_keys([&retired]));
-    let (path, _) = write_config(dir.path(), &config);
+    let (path, _) = write_config(dir.path(), &config).await;
     let log = dir.path().join("server.log");
     let server = Server::start_logging(&path, &log).await;
     let client = crate::support::client();
@@ -390,9 +392,10 @@ async fn after_a_rotation_old_receipts_still_verify_and_new_ones_carry_the_new_k
     let dir = tempfile::tempdir().unwrap();
     let (old_key, old_kid) = new_key();
     let (new_key, new_kid) = new_key();
+    let db = crate::support::TestDb::fresh(dir.path()).await;
     let options = |config: TestConfig| Options {
         config,
-        database_dir: Some(dir.path().to_owned()),
+        database: Some(db.clone()),
         ..Options::default()
     };
     let payload = json!({"n": 1});
@@ -464,10 +467,10 @@ async fn receipt_verify_exits_zero_only_when_signature_exp_and_payload_hold() {
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::default();
     // The server and the CLI share one config file and database (its key is generated).
-    let (config_path, db) = write_config(dir.path(), &config);
+    let (config_path, db) = write_config(dir.path(), &config).await;
     let app = TestApp::spawn_with(Options {
         config,
-        database_dir: Some(dir.path().to_owned()),
+        database: Some(db.clone()),
         ..Options::default()
     })
     .await;
@@ -500,7 +503,7 @@ async fn receipt_verify_exits_zero_only_when_signature_exp_and_payload_hold() {
     );
     let jwks_url = app.url("/.well-known/jwks.json");
     let jwks_file = file("jwks.json", &jwks(&app.base).await);
-    let database = format!("sqlite://{}", db.display());
+    let database = db.url();
 
     for keys in [
         vec!["--jwks", jwks_url.as_str()],
@@ -603,7 +606,8 @@ async fn kill_9_between_decision_and_callback_still_delivers_one_callback_with_t
     let (config, _) = write_config(
         dir.path(),
         &TestConfig::default().agent(|a| a.callback_url(&url)),
-    );
+    )
+    .await;
     let server = Server::start(&config).await;
     let client = crate::support::client();
     let id = server

@@ -9,6 +9,7 @@ use crate::support::process::{Server, write_config};
 use crate::support::{AGENT_KEY, Stage, TestConfig, Workflow, client, eventually};
 use countersign::domain::{EscalationId, ReviewerId};
 use countersign::signing::links::{LinkAction, LinkClaims, LinkKeys};
+use countersign::store::db;
 use countersign::store::{Store, audit};
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -19,8 +20,8 @@ use std::time::Duration;
 const WITHIN: Duration = Duration::from_secs(20);
 
 /// The test config as a YAML tree, for the edits a reload test makes.
-fn tree(config: &TestConfig, db: &Path) -> serde_norway::Value {
-    serde_norway::from_str(&config.render(db)).unwrap()
+fn tree(config: &TestConfig, db: &crate::support::TestDb) -> serde_norway::Value {
+    serde_norway::from_str(&config.render_url(&db.url())).unwrap()
 }
 
 /// Writes `tree` over the config file; returns the SHA-256 of the bytes written.
@@ -109,11 +110,9 @@ async fn status(server: &Server, client: &Client, id: &str) -> Value {
 }
 
 /// The data of the `config.applied` events, in order.
-async fn applied_versions(db: &Path) -> Vec<Value> {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query_scalar::<_, String>(
+async fn applied_versions(db: &crate::support::TestDb) -> Vec<Value> {
+    let pool = db.pool().await;
+    db::query_scalar::<String>(
         "SELECT data FROM audit_events WHERE kind = 'config.applied' ORDER BY seq",
     )
     .fetch_all(&pool)
@@ -134,7 +133,7 @@ async fn created_under(store: &Store, id: &str) -> Value {
 #[tokio::test]
 async fn a_valid_reload_applies_to_new_escalations_while_open_ones_keep_their_workflow() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = write_config(dir.path(), &TestConfig::default());
+    let (path, db) = write_config(dir.path(), &TestConfig::default()).await;
     let first_sha = file_sha(&path);
     let server = Server::start(&path).await;
     let client = client();
@@ -171,9 +170,7 @@ async fn a_valid_reload_applies_to_new_escalations_while_open_ones_keep_their_wo
     );
     assert_eq!(status(&server, &client, &after).await["status"], "approved");
 
-    let store = Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = Store::open(&db.url()).await.unwrap();
     let versions = applied_versions(&db).await;
     let shas: Vec<&str> = versions
         .iter()
@@ -194,7 +191,7 @@ async fn a_valid_reload_applies_to_new_escalations_while_open_ones_keep_their_wo
 #[tokio::test]
 async fn an_invalid_reload_is_refused_and_the_old_config_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = write_config(dir.path(), &TestConfig::default());
+    let (path, db) = write_config(dir.path(), &TestConfig::default()).await;
     let log = dir.path().join("server.log");
     let server = Server::start_logging(&path, &log).await;
     let client = client();
@@ -271,12 +268,10 @@ async fn link(server: &Server, store: &Store, id: &str, reviewer: &str) -> Strin
 #[tokio::test]
 async fn a_reload_that_removes_a_reviewer_stops_their_key_and_links_and_rotates_agent_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = write_config(dir.path(), &TestConfig::default());
+    let (path, db) = write_config(dir.path(), &TestConfig::default()).await;
     let server = Server::start(&path).await;
     let client = client();
-    let store = Store::open(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let store = Store::open(&db.url()).await.unwrap();
     // Frank may approve `test.race` before the reload: his link page offers the vote.
     let id = escalate(&server, &client, "test.race").await["id"]
         .as_str()
@@ -320,7 +315,7 @@ async fn a_reload_that_removes_a_reviewer_stops_their_key_and_links_and_rotates_
 #[tokio::test]
 async fn a_long_poll_started_before_a_reload_returns_the_decision_made_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = write_config(dir.path(), &TestConfig::default());
+    let (path, db) = write_config(dir.path(), &TestConfig::default()).await;
     let log = dir.path().join("server.log");
     let server = Server::start_logging(&path, &log).await;
     let client = client();
@@ -379,7 +374,7 @@ async fn a_reload_that_removes_a_reviewer_stops_their_slack_buttons() {
     let frank = slack.message_in(&dm_channel("frank"));
 
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = write_config(dir.path(), &config);
+    let (path, db) = write_config(dir.path(), &config).await;
     let read = countersign::config::load_file(Path::new(&path))
         .unwrap()
         .config;

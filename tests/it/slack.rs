@@ -6,6 +6,7 @@ use crate::support::fake_slack::{
 };
 use crate::support::requests::{id_of, rich};
 use crate::support::{Options, Stage, TestApp, TestConfig, Workflow, eventually};
+use countersign::store::db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -88,7 +89,7 @@ impl Env {
     }
 
     async fn stored_messages(&self) -> Vec<(String, String, Option<String>)> {
-        sqlx::query_as("SELECT channel, ts, reviewer_id FROM slack_messages ORDER BY id")
+        db::query_as("SELECT channel, ts, reviewer_id FROM slack_messages ORDER BY id")
             .fetch_all(&self.app.db)
             .await
             .expect("slack_messages")

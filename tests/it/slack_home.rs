@@ -7,6 +7,7 @@ use crate::support::fake_slack::{
 };
 use crate::support::requests::{id_of, rich};
 use crate::support::{Options, TestApp, TestConfig};
+use countersign::store::db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -199,7 +200,7 @@ async fn home_opened_publishes_the_queue_newest_first_with_the_usual_buttons() {
         assert_eq!(ours["confirm"], theirs["confirm"], "{action}");
     }
     let stored: Vec<(String, String)> =
-        sqlx::query_as("SELECT slack_user_id, reviewer_id FROM slack_home")
+        db::query_as("SELECT slack_user_id, reviewer_id FROM slack_home")
             .fetch_all(&env.app.db)
             .await
             .unwrap();

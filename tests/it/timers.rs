@@ -2,6 +2,7 @@
 //! Time moves on the manual clock; nothing sleeps.
 
 use crate::support::{Options, TestApp};
+use countersign::store::db;
 use serde_json::json;
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ async fn timeout_denies_by_default_as_expired() {
     let r = app.vote(&id, "bob", json!({"decision": "approve"})).await;
     assert_eq!(r.status(), reqwest::StatusCode::CONFLICT);
     // Decided escalations hold no timers.
-    let armed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timers")
+    let armed: i64 = db::query_scalar("SELECT COUNT(*) FROM timers")
         .fetch_one(&app.db)
         .await
         .unwrap();
@@ -111,7 +112,7 @@ async fn a_stray_due_row_is_re_armed_not_spun_on() {
     let app = TestApp::spawn_with(Options::manual()).await;
     let id = app.escalate_id("test.timeout").await;
     // A row that claims to be due while the state says otherwise.
-    sqlx::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")
+    db::query("UPDATE timers SET due_at = 0 WHERE escalation_id = ?")
         .bind(&id)
         .execute(&app.db)
         .await

@@ -29,10 +29,11 @@ fn server(s: &ServerConfig, out: &mut Issues) {
             ),
         );
     }
-    if !s.database.starts_with("sqlite:") {
+    if !s.database.starts_with("sqlite:") && !crate::store::is_postgres(&s.database) {
         out.error(
             "server.database",
-            "must be a sqlite: URL, e.g. sqlite://countersign.db",
+            "must be a sqlite: URL (sqlite://countersign.db) or a PostgreSQL one \
+             (postgres://user@host/countersign)",
         );
     }
     if let Some(secret) = &s.link_secret {

@@ -65,7 +65,7 @@ async fn a_kill_during_the_cycle_still_delivers_changes_requested_once() {
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let (config, _db) = write_config(dir.path(), &config().agent(|a| a.callback_url(&url)));
+    let (config, _db) = write_config(dir.path(), &config().agent(|a| a.callback_url(&url))).await;
     let server = Server::start(&config).await;
     let client = crate::support::client();
     let id = server.escalate_id(&client, request("v1", 6)).await;

@@ -139,10 +139,15 @@ impl TestConfig {
         self
     }
 
-    /// The YAML text of this config with its database at `db`.
+    /// The YAML text of this config with its SQLite database at `db`.
     pub fn render(&self, db: &Path) -> String {
+        self.render_url(&format!("sqlite://{}", db.display()))
+    }
+
+    /// The YAML text of this config with `server.database: url`.
+    pub fn render_url(&self, url: &str) -> String {
         let mut config = self.clone();
-        config.server.database = format!("sqlite://{}", db.display());
+        config.server.database = url.to_owned();
         serde_norway::to_string(&config).expect("the test config serializes")
     }
 }

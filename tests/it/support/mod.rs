@@ -23,6 +23,7 @@
 pub mod browser;
 pub mod callbacks;
 pub mod config;
+pub mod database;
 pub mod fake_slack;
 pub mod process;
 pub mod pyjwt;
@@ -34,6 +35,8 @@ pub use config::{RateLimit, TestConfig};
 use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
+use countersign::store::db;
+pub use database::{TestDb, on_postgres, sqlite_only};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -52,9 +55,10 @@ pub struct TestApp {
     pub service: Service,
     pub clock: ManualClock,
     pub client: Client,
-    /// The test's own connections to the database file, for reading raw rows (and for
+    /// The test's own connections to the database, for reading raw rows (and for
     /// tampering as another process would); the app's pools are private to its store.
-    pub db: sqlx::SqlitePool,
+    /// Statements go through `countersign::store::db`, so they run on either backend.
+    pub db: countersign::store::db::Pool,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
@@ -69,7 +73,10 @@ pub struct Options {
     /// Turn off background workers: the test drives `run_once` itself.
     pub manual_workers: bool,
     /// Where the SQLite file lives (default: the test's temp dir), e.g. a small tmpfs.
+    /// Setting it makes the test SQLite only.
     pub database_dir: Option<std::path::PathBuf>,
+    /// A database to run on (one a test shares with a CLI run, say) instead of a fresh one.
+    pub database: Option<TestDb>,
 }
 
 impl Options {
@@ -111,12 +118,12 @@ impl TestApp {
     pub async fn spawn_with(options: impl Into<Options>) -> Self {
         let options = options.into();
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = options
-            .database_dir
-            .as_deref()
-            .unwrap_or(dir.path())
-            .join("countersign.db");
-        let yaml = options.config.render(&db_path);
+        let database = match (&options.database, &options.database_dir) {
+            (Some(db), _) => db.clone(),
+            (None, Some(d)) => TestDb::Sqlite(d.join("countersign.db")),
+            (None, None) => TestDb::fresh(dir.path()).await,
+        };
+        let yaml = options.config.render_url(&database.url());
         let loaded = countersign::config::load_str_with(&yaml, "test", &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{yaml}"));
         let clock = ManualClock::new(chrono::Utc::now());
@@ -130,7 +137,7 @@ impl TestApp {
         let service = app.service.clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run());
-        let db = open_db(&db_path).await;
+        let db = database.pool().await;
         Self {
             base: format!("http://{addr}"),
             service,
@@ -320,7 +327,7 @@ impl TestApp {
 
     /// How many escalations are stored, of every agent.
     pub async fn escalation_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM escalations")
+        db::query_scalar("SELECT COUNT(*) FROM escalations")
             .fetch_one(&self.db)
             .await
             .expect("count")

@@ -1,10 +1,10 @@
 //! The binary as its own process: a config file written from a [`TestConfig`], and a server
 //! started on a free loopback port that tests can signal (SIGTERM, kill -9) and restart.
 
-use super::{AGENT_KEY, TestConfig};
+use super::{AGENT_KEY, TestConfig, TestDb};
 use reqwest::Client;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -28,13 +28,21 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Writes `config` as `countersign.yml` in `dir` with its database beside it; returns the
-/// file's path (for `--config`) and the database's.
-pub fn write_config(dir: &Path, config: &TestConfig) -> (String, PathBuf) {
-    let db = dir.join("countersign.db");
+/// Writes `config` as `countersign.yml` in `dir` with a fresh database (on SQLite a file
+/// beside it); returns the file's path (for `--config`) and the database.
+pub async fn write_config(dir: &Path, config: &TestConfig) -> (String, TestDb) {
+    let db = TestDb::fresh(dir).await;
     let path = dir.join("countersign.yml");
-    std::fs::write(&path, config.render(&db)).unwrap();
+    std::fs::write(&path, config.render_url(&db.url())).unwrap();
     (path.display().to_string(), db)
+}
+
+/// Writes `config` as `countersign.yml` in `dir`, its database a SQLite file beside it, for
+/// commands that never open the database (`check-config`); returns the file's path.
+pub fn config_file(dir: &Path, config: &TestConfig) -> String {
+    let path = dir.join("countersign.yml");
+    std::fs::write(&path, config.render(&dir.join("countersign.db"))).unwrap();
+    path.display().to_string()
 }
 
 /// A server process on a free loopback port.

@@ -7,6 +7,7 @@ mod browser;
 use crate::support::config::TestConfig;
 use crate::support::smtp::{Mail, SmtpServer};
 use crate::support::{Options, TestApp};
+use countersign::store::db;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use std::time::Duration;
@@ -121,7 +122,7 @@ pub(crate) fn sign_in_path(mail: &Mail) -> String {
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
+    db::query_scalar(sql)
         .fetch_one(&app.db)
         .await
         .expect("count")
@@ -253,7 +254,7 @@ async fn the_session_cookie_is_httponly_strict_and_scoped_and_secure_behind_http
     let value = done.cookie("countersign_session");
     let id = value.split_once('=').unwrap().1;
     assert!(id.len() >= 22, "at least 128 bits");
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_sha256 = ?")
+    let stored: i64 = db::query_scalar("SELECT COUNT(*) FROM web_sessions WHERE id_sha256 = ?")
         .bind(id)
         .fetch_one(&app.db)
         .await
