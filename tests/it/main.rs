@@ -24,6 +24,7 @@ mod policy;
 mod query_plans;
 mod receipts;
 mod reload;
+mod replicas;
 mod reviewers;
 mod revisions;
 mod robustness;

@@ -22,6 +22,8 @@ struct Inner {
     received: Vec<Received>,
     /// Statuses to answer before answering 204, one per request.
     failures: VecDeque<StatusCode>,
+    /// Requests to leave unanswered (until the sender gives up or dies), before the failures.
+    holds: usize,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,12 @@ impl Receiver {
         inner.failures.extend(std::iter::repeat_n(status, n));
     }
 
+    /// The next `n` requests are recorded and never answered: the sender's attempt hangs
+    /// until its deadline, or until the sender dies and its connection closes.
+    pub fn hold_next(&self, n: usize) {
+        self.inner.lock().unwrap().holds += n;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
@@ -64,18 +72,30 @@ async fn receive(
     body: Bytes,
 ) -> StatusCode {
     let verified = webhook.verify(&body, &headers).is_ok();
-    let mut inner = inner.lock().unwrap();
-    inner.received.push(Received {
-        webhook_id: headers
-            .get("webhook-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        verified,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
-    if !verified {
-        return StatusCode::UNAUTHORIZED;
+    // The lock is let go before a held request waits (a guard may not cross an await).
+    let answer = {
+        let mut inner = inner.lock().unwrap();
+        inner.received.push(Received {
+            webhook_id: headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            verified,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        if !verified {
+            return StatusCode::UNAUTHORIZED;
+        }
+        if inner.holds > 0 {
+            inner.holds -= 1;
+            None
+        } else {
+            inner.failures.pop_front().or(Some(StatusCode::NO_CONTENT))
+        }
+    };
+    match answer {
+        Some(status) => status,
+        None => std::future::pending().await,
     }
-    inner.failures.pop_front().unwrap_or(StatusCode::NO_CONTENT)
 }

@@ -26,6 +26,16 @@ pub fn sqlite_only(why: &str) -> bool {
     false
 }
 
+/// True (and says so) when the test is about PostgreSQL (several replicas on one
+/// database) and this run is on SQLite, where one process owns the database file.
+pub fn postgres_only(why: &str) -> bool {
+    if !on_postgres() {
+        eprintln!("PostgreSQL only ({why}): run with COUNTERSIGN_TEST_DATABASE=postgres");
+        return true;
+    }
+    false
+}
+
 /// A database for one test.
 #[derive(Debug, Clone)]
 pub enum TestDb {

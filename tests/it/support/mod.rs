@@ -36,7 +36,7 @@ use countersign::app::App;
 use countersign::clock::{Clock, ManualClock};
 use countersign::service::Service;
 use countersign::store::db;
-pub use database::{TestDb, on_postgres, sqlite_only};
+pub use database::{TestDb, on_postgres, postgres_only, sqlite_only};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;

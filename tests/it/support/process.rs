@@ -133,6 +133,11 @@ impl Server {
         assert!(status.success());
     }
 
+    /// The process id, to find what the process holds (its sockets, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().unwrap()
     }
