@@ -24,6 +24,8 @@ struct Replicas {
     alive: Vec<AtomicBool>,
     /// Round-robin position, as a load balancer keeps it.
     next: AtomicUsize,
+    /// Requests that got no answer (sent to a replica as it died), each sent again.
+    unanswered: AtomicUsize,
     client: Client,
     db: TestDb,
     pool: db::Pool,
@@ -54,12 +56,15 @@ impl Replicas {
         let config = config.agent(|a| a.callback_url(&receiver.url));
         let dir = tempfile::tempdir().unwrap();
         let (path, db) = write_config(dir.path(), &config).await;
+        let started = Instant::now();
         let servers = futures_util::future::join_all((0..n).map(|_| Server::start(&path))).await;
+        eprintln!("{n} replicas ready in {:?}", started.elapsed());
         let pool = db.pool().await;
         Arc::new(Self {
             alive: (0..n).map(|_| AtomicBool::new(true)).collect(),
             servers,
             next: AtomicUsize::new(0),
+            unanswered: AtomicUsize::new(0),
             client: crate::support::client(),
             db,
             pool,
@@ -115,12 +120,15 @@ impl Replicas {
                 .send()
                 .await;
             // No answer, or one cut off mid-body: not acknowledged.
-            let Ok(r) = sent else {
-                avoid = Some(i);
-                continue;
+            let answer = match sent {
+                Ok(r) => {
+                    let status = r.status();
+                    r.text().await.ok().map(|text| (status, text))
+                }
+                Err(_) => None,
             };
-            let status = r.status();
-            let Ok(text) = r.text().await else {
+            let Some((status, text)) = answer else {
+                self.unanswered.fetch_add(1, Ordering::Relaxed);
                 avoid = Some(i);
                 continue;
             };
@@ -156,6 +164,7 @@ impl Replicas {
                     });
                 }
             }
+            self.unanswered.fetch_add(1, Ordering::Relaxed);
             i = self.pick(Some(i));
         }
         None
@@ -274,7 +283,11 @@ fn callbacks_by_escalation(received: &[Received]) -> HashMap<String, Vec<Receive
 /// status, and all under one webhook-id (repeats are retries of the same event).
 fn assert_one_callback(id: &str, deliveries: &[Received], status: &Value) {
     let ids: HashSet<&str> = deliveries.iter().map(|r| r.webhook_id.as_str()).collect();
-    assert_eq!(ids.len(), 1, "{id}: callbacks under several webhook-ids: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "{id}: callbacks under several webhook-ids: {ids:?}"
+    );
     for r in deliveries {
         assert!(r.verified, "{id}: unsigned callback");
         assert_eq!(r.body["type"], "escalation.decided", "{id}");
@@ -314,7 +327,10 @@ async fn racing_votes_on_different_replicas_decide_once_and_call_back_once() {
     for round in 0..ROUNDS {
         let race = round % 2 == 0;
         let (intent, reviewers): (&str, &[&str]) = if race {
-            ("test.race", &["alice", "bob", "carol", "dave", "erin", "frank"])
+            (
+                "test.race",
+                &["alice", "bob", "carol", "dave", "erin", "frank"],
+            )
         } else {
             ("test.quorum", &["alice", "bob", "carol"])
         };
@@ -331,7 +347,11 @@ async fn racing_votes_on_different_replicas_decide_once_and_call_back_once() {
             let (r, id, start) = (r.clone(), id.clone(), start.clone());
             let reviewer = reviewer.to_string();
             // On `race` half of them deny: whichever lands first decides either way.
-            let body = if race && k % 2 == 1 { deny() } else { approve() };
+            let body = if race && k % 2 == 1 {
+                deny()
+            } else {
+                approve()
+            };
             votes.spawn(async move {
                 start.wait().await;
                 let answer = r.vote((round + k) % 3, &id, &reviewer, &body).await;
@@ -345,7 +365,10 @@ async fn racing_votes_on_different_replicas_decide_once_and_call_back_once() {
             .iter()
             .filter(|(_, _, a)| a.status == StatusCode::OK)
             .collect();
-        for (reviewer, _, a) in answers.iter().filter(|(_, _, a)| a.status != StatusCode::OK) {
+        for (reviewer, _, a) in answers
+            .iter()
+            .filter(|(_, _, a)| a.status != StatusCode::OK)
+        {
             assert_eq!(
                 (a.status, a.code()),
                 (StatusCode::CONFLICT, "already_decided"),
@@ -385,7 +408,11 @@ async fn racing_votes_on_different_replicas_decide_once_and_call_back_once() {
         assert_eq!(callbacks[id].len(), 1, "{id}: deliveries");
         assert_one_callback(id, &callbacks[id], status);
     }
-    assert_eq!(r.receiver.received().len(), ROUNDS, "callbacks of other ids");
+    assert_eq!(
+        r.receiver.received().len(),
+        ROUNDS,
+        "callbacks of other ids"
+    );
     r.assert_audit_intact();
 }
 
@@ -413,7 +440,10 @@ async fn a_long_poll_on_one_replica_hears_a_vote_on_another() {
         // This pause only orders the two requests: a pending escalation's poll has nothing
         // to answer, so once it is still open it is waiting, and the vote comes after.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!poll.is_finished(), "the poll answered a pending escalation");
+        assert!(
+            !poll.is_finished(),
+            "the poll answered a pending escalation"
+        );
         let answer = r.vote(vote_on, &id, "bob", &approve()).await.unwrap();
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         let voted = Instant::now();
@@ -554,12 +584,17 @@ async fn one_replica_killed_mid_load_loses_nothing_acknowledged() {
     }
     let jobs = std::mem::take(&mut *jobs.lock().unwrap());
     eprintln!(
-        "{} escalations acknowledged ({done_at_kill} before the kill), {} not, load ended {:?} after the kill",
+        "{} escalations acknowledged ({done_at_kill} before the kill), {} not; {} requests \
+         sent again after no answer; load ended {:?} after the kill",
         jobs.len(),
         unacknowledged.load(Ordering::Relaxed),
+        r.unanswered.load(Ordering::Relaxed),
         killed.elapsed()
     );
-    assert!(done_at_kill < LOAD - SENDERS, "the kill came after the load");
+    assert!(
+        done_at_kill < LOAD - SENDERS,
+        "the kill came after the load"
+    );
     assert!(
         jobs.iter().all(|j| j.answered),
         "two live replicas answer every vote"
