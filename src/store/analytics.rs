@@ -261,11 +261,11 @@ async fn at(
         Group::Stage(wf, stage) => q.bind(wf).bind(i64::from(stage)),
         Group::Hour(h) => q.bind(i64::from(h)),
     };
-    Ok(q.bind(from)
+    q.bind(from)
         .bind(take as i64)
         .bind(offset as i64)
         .fetch_all(&mut *c)
-        .await?)
+        .await
 }
 
 async fn denials(c: &mut Tx, intent: &str, from: i64) -> Result<Vec<Denial>> {
