@@ -87,6 +87,19 @@ impl Pool {
         })
     }
 
+    /// A read-only transaction on one snapshot: SQLite's WAL gives every transaction one;
+    /// PostgreSQL's READ COMMITTED would give each statement its own, so it asks for
+    /// REPEATABLE READ (a report's figures, or a walk of the audit chain, from one instant).
+    pub async fn begin_snapshot(&self) -> super::Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     pub async fn close(&self) {
         match self {
             Pool::Sqlite(p) => p.close().await,
