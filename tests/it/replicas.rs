@@ -478,6 +478,16 @@ enum Kind {
     Short,
 }
 
+/// The standard config and `test.short`, which expires 3 s after it is created.
+fn short_timeouts() -> TestConfig {
+    TestConfig::default().workflow(
+        Workflow::new("short")
+            .intents(["test.short"])
+            .timeout("3s")
+            .stage(Stage::new("Approval").approvers(["user:bob"])),
+    )
+}
+
 const LOAD: usize = 240;
 const SENDERS: usize = 12;
 
@@ -538,13 +548,7 @@ async fn one_replica_killed_mid_load_loses_nothing_acknowledged() {
     if postgres_only("replicas share one database") {
         return;
     }
-    let config = TestConfig::default().workflow(
-        Workflow::new("short")
-            .intents(["test.short"])
-            .timeout("3s")
-            .stage(Stage::new("Approval").approvers(["user:bob"])),
-    );
-    let r = Replicas::start(3, config).await;
+    let r = Replicas::start(3, short_timeouts()).await;
     let next = Arc::new(AtomicUsize::new(0));
     let jobs = Arc::new(Mutex::new(Vec::<Job>::new()));
     let unacknowledged = Arc::new(AtomicUsize::new(0));
@@ -695,5 +699,54 @@ async fn a_killed_replicas_callback_is_taken_over_by_a_survivor() {
     assert_eq!(received.len(), 2, "the held attempt and the survivor's");
     let status = r.status(&id).await["status"].clone();
     assert_one_callback(&id, &received, &status);
+    r.assert_audit_intact();
+}
+
+/// A timer leased by a replica that died mid-tick (an owner with no connection left) is
+/// released by a live replica and fires, once, within seconds of coming due rather than
+/// when the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_timer_lease_is_released_and_the_timer_fires_once() {
+    if postgres_only("replicas share one database") {
+        return;
+    }
+    let r = Replicas::start(2, short_timeouts()).await;
+    let id = r
+        .create_on(0, json!({"intent": "test.short", "summary": "Leased"}))
+        .await;
+    let created = Instant::now();
+    // What kill -9 in the middle of a tick leaves, before the timer is due: its row leased
+    // for ten minutes to a replica whose connections are gone.
+    let leased =
+        db::query("UPDATE timers SET leased_by = ?, lease_until = ? WHERE escalation_id = ?")
+            .bind("01DEADREPL1CA0000000000000")
+            .bind(chrono::Utc::now().timestamp_millis() + 600_000)
+            .bind(id.as_str())
+            .execute(&r.pool)
+            .await
+            .expect("lease the timer");
+    assert_eq!(leased, 1, "the escalation's timeout timer");
+    let doc: Value = r
+        .client
+        .get(r.url(1, &format!("/v1/escalations/{id}?wait=30")))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .expect("poll")
+        .json()
+        .await
+        .expect("json");
+    let took = created.elapsed();
+    assert_eq!(doc["status"], "expired", "{doc}");
+    // Due at 3 s; the release runs every 5 s on each replica.
+    assert!(
+        took < Duration::from_secs(12),
+        "expired {took:?} after creation"
+    );
+    let ids = HashSet::from([id.clone()]);
+    let callbacks = r.settled_callbacks(&ids).await;
+    assert_eq!(r.decided_events().await.get(&id), Some(&1), "fired once");
+    assert_eq!(callbacks[&id].len(), 1);
+    assert_one_callback(&id, &callbacks[&id], &doc["status"]);
     r.assert_audit_intact();
 }
