@@ -451,7 +451,7 @@ async fn a_long_poll_on_one_replica_hears_a_vote_on_another() {
         let heard = voted.elapsed();
         assert_eq!(doc["status"], "approved", "{doc}");
         assert!(
-            heard < Duration::from_secs(5),
+            heard < Duration::from_secs(10),
             "the poll on replica {poll_on} answered {heard:?} after the vote on {vote_on} (wait=30)"
         );
     }
@@ -692,7 +692,7 @@ async fn a_killed_replicas_callback_is_taken_over_by_a_survivor() {
     let took = killed.elapsed();
     assert_eq!(attempts, 2, "the held attempt and the survivor's");
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(20),
         "taken over {took:?} after the kill: the lease ran out instead of being released"
     );
     let received = r.receiver.received();
@@ -738,9 +738,10 @@ async fn a_dead_replicas_timer_lease_is_released_and_the_timer_fires_once() {
         .expect("json");
     let took = created.elapsed();
     assert_eq!(doc["status"], "expired", "{doc}");
-    // Due at 3 s; the release runs every 5 s on each replica.
+    // Due at 3 s; the release runs every 5 s on each replica (room for a loaded machine:
+    // the lease alone would hold it ten minutes).
     assert!(
-        took < Duration::from_secs(12),
+        took < Duration::from_secs(20),
         "expired {took:?} after creation"
     );
     let ids = HashSet::from([id.clone()]);
