@@ -52,10 +52,14 @@ impl App {
     ) -> anyhow::Result<Self> {
         install_crypto_provider();
         crate::telemetry::prometheus();
-        let store = Store::open(&config.server.database)
+        let mut store = Store::open(&config.server.database)
             .await
             .with_context(|| "opening the database")?;
         store.migrate().await.context("migrating the database")?;
+        store
+            .join_replicas()
+            .await
+            .context("listening for other replicas")?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;

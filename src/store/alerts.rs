@@ -175,7 +175,7 @@ pub(super) async fn resolve_cleared(
     still: &[String],
     now: Time,
 ) -> Result<u64> {
-    Ok(db::query(
+    db::query(
         "UPDATE alerts SET resolved_at = ?
          WHERE kind = ? AND resolved_at IS NULL
            AND instr(?, char(10) || subject || char(10)) = 0",
@@ -184,7 +184,7 @@ pub(super) async fn resolve_cleared(
     .bind(kind.as_str())
     .bind(framed(still))
     .execute(&mut *tx)
-    .await?)
+    .await
 }
 
 /// `\na\nb\n`: a list as one parameter that both backends search with `instr`/`strpos`
@@ -200,7 +200,7 @@ fn framed(items: &[String]) -> String {
 
 /// Closes the event alerts (an execution mismatch, a delivery given up) older than a day.
 pub(super) async fn expire_events(tx: &mut Tx, now: Time) -> Result<u64> {
-    Ok(db::query(
+    db::query(
         "UPDATE alerts SET resolved_at = ?
          WHERE resolved_at IS NULL AND fired_at <= ?
            AND kind IN ('execution_mismatch', 'delivery_failed')",
@@ -208,7 +208,7 @@ pub(super) async fn expire_events(tx: &mut Tx, now: Time) -> Result<u64> {
     .bind(ms(now))
     .bind(ms(now) - EVENT_OPEN_MS)
     .execute(&mut *tx)
-    .await?)
+    .await
 }
 
 /// One open alert, as the analytics report and tests read it.
@@ -300,13 +300,13 @@ impl Store {
 
     /// Reviewers with at least `min` escalations waiting on them, and how many.
     pub async fn reviewers_with_pending(&self, min: u32) -> Result<Vec<(String, i64)>> {
-        Ok(db::query_as(
+        db::query_as(
             "SELECT reviewer_id, COUNT(*) FROM pending_reviews
              GROUP BY reviewer_id HAVING COUNT(*) >= ? ORDER BY reviewer_id",
         )
         .bind(i64::from(min))
         .fetch_all(&self.readers)
-        .await?)
+        .await
     }
 
     /// How the latest `limit` openings of a workflow stage (0-based) that a reviewer
@@ -317,23 +317,23 @@ impl Store {
         stage: usize,
         limit: usize,
     ) -> Result<Vec<String>> {
-        Ok(db::query_scalar(RECENT_OUTCOMES)
+        db::query_scalar(RECENT_OUTCOMES)
             .bind(workflow)
             .bind(stage as i64)
             .bind(limit as i64)
             .fetch_all(&self.readers)
-            .await?)
+            .await
     }
 
     /// Every alert, newest first (for tests and tools; the report reads open ones itself).
     pub async fn alerts(&self) -> Result<Vec<AlertRow>> {
-        Ok(db::query_as(
+        db::query_as(
             "SELECT id, kind, subject, window_start, fired_at, escalation_id, message, data,
                     resolved_at
              FROM alerts ORDER BY id DESC",
         )
         .fetch_all(&self.readers)
-        .await?)
+        .await
     }
 }
 

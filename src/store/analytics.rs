@@ -92,7 +92,7 @@ pub fn queries() -> Vec<(&'static str, &'static str, &'static str)> {
 impl Store {
     /// The window's counts and measures, from `since_hour` (an `analytics_counts` hour) on.
     pub async fn analytics(&self, since_hour: i64) -> Result<(Tally, Measured)> {
-        let mut tx = self.readers.begin().await?;
+        let mut tx = self.readers.begin_snapshot().await?;
         let out = read(&mut tx, since_hour).await?;
         tx.commit().await?;
         Ok(out)
@@ -106,7 +106,7 @@ impl Store {
         stages: usize,
         since_hour: i64,
     ) -> Result<Vec<Option<i64>>> {
-        let mut tx = self.readers.begin().await?;
+        let mut tx = self.readers.begin_snapshot().await?;
         let from = since_hour * HOUR_MS;
         let mut out = Vec::with_capacity(stages);
         for stage in 0..stages {
@@ -261,11 +261,11 @@ async fn at(
         Group::Stage(wf, stage) => q.bind(wf).bind(i64::from(stage)),
         Group::Hour(h) => q.bind(i64::from(h)),
     };
-    Ok(q.bind(from)
+    q.bind(from)
         .bind(take as i64)
         .bind(offset as i64)
         .fetch_all(&mut *c)
-        .await?)
+        .await
 }
 
 async fn denials(c: &mut Tx, intent: &str, from: i64) -> Result<Vec<Denial>> {

@@ -133,7 +133,7 @@ pub enum Verdict {
 /// Walks the whole chain in one read transaction (a consistent snapshot under
 /// WAL, so it is safe while `serve` writes).
 pub(super) async fn verify(pool: &Pool) -> Result<Verdict> {
-    let mut conn = pool.begin().await?;
+    let mut conn = pool.begin_snapshot().await?;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_owned();
     loop {

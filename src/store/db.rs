@@ -8,8 +8,8 @@
 //! copies every bound value into owned arguments either way.
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, AssertSqlSafe, FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -84,6 +84,19 @@ impl Pool {
         Ok(match self {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// A read-only transaction on one snapshot: SQLite's WAL gives every transaction one;
+    /// PostgreSQL's READ COMMITTED would give each statement its own, so it asks for
+    /// REPEATABLE READ (a report's figures, or a walk of the audit chain, from one instant).
+    pub async fn begin_snapshot(&self) -> super::Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
         })
     }
 
@@ -252,8 +265,14 @@ where
     }
 }
 
-fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
-    let mut out = SqliteArguments::default();
+/// The bound values as `DB`'s arguments.
+fn encode<DB: sqlx::Database>(args: Vec<Arg>) -> Result<DB::Arguments, sqlx::Error>
+where
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut out = DB::Arguments::default();
     out.reserve(args.len(), 0);
     for a in args {
         match a {
@@ -266,60 +285,44 @@ fn sqlite_args(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
     Ok(out)
 }
 
-fn pg_args(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
-    let mut out = PgArguments::default();
-    for a in args {
-        match a {
-            Arg::Int(v) => out.add(v),
-            Arg::Real(v) => out.add(v),
-            Arg::Text(v) => out.add(v),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
-}
-
 /// Runs `$body` with `$sql`/`$args` ready for the executor's backend and `$e` the executor.
+/// An `Ex` is of one backend throughout (a pool, its transactions and its connections), so
+/// the inner match has one arm per kind of executor.
 macro_rules! on_backend {
     ($ex:expr, $q:expr, |$sql:ident, $args:ident, $e:ident| $body:expr) => {{
         let Query { sql, args } = $q;
-        match $ex {
-            Ex::Pool(Pool::Sqlite($e)) => {
-                let ($sql, $args) = (AssertSqlSafe(sql), sqlite_args(args)?);
-                $body
+        let ex = $ex;
+        match ex.backend() {
+            Backend::Sqlite => {
+                let ($sql, $args) = (AssertSqlSafe(sql), encode::<Sqlite>(args)?);
+                match ex {
+                    Ex::Pool(Pool::Sqlite($e)) => $body,
+                    Ex::Tx(Tx::Sqlite(t)) => {
+                        let $e = &mut **t;
+                        $body
+                    }
+                    Ex::Conn(Conn::Sqlite(c)) => {
+                        let $e = &mut **c;
+                        $body
+                    }
+                    _ => unreachable!("a SQLite executor"),
+                }
             }
-            Ex::Tx(Tx::Sqlite(t)) => {
-                let $e = &mut **t;
-                let ($sql, $args) = (AssertSqlSafe(sql), sqlite_args(args)?);
-                $body
-            }
-            Ex::Conn(Conn::Sqlite(c)) => {
-                let $e = &mut **c;
-                let ($sql, $args) = (AssertSqlSafe(sql), sqlite_args(args)?);
-                $body
-            }
-            Ex::Pool(Pool::Postgres($e)) => {
-                let ($sql, $args) = (
-                    AssertSqlSafe(Cow::Owned(postgres_sql(&sql))),
-                    pg_args(args)?,
-                );
-                $body
-            }
-            Ex::Tx(Tx::Postgres(t)) => {
-                let $e = &mut **t;
-                let ($sql, $args) = (
-                    AssertSqlSafe(Cow::Owned(postgres_sql(&sql))),
-                    pg_args(args)?,
-                );
-                $body
-            }
-            Ex::Conn(Conn::Postgres(c)) => {
-                let $e = &mut **c;
-                let ($sql, $args) = (
-                    AssertSqlSafe(Cow::Owned(postgres_sql(&sql))),
-                    pg_args(args)?,
-                );
-                $body
+            Backend::Postgres => {
+                let $sql = AssertSqlSafe(Cow::Owned(postgres_sql(&sql)));
+                let $args = encode::<Postgres>(args)?;
+                match ex {
+                    Ex::Pool(Pool::Postgres($e)) => $body,
+                    Ex::Tx(Tx::Postgres(t)) => {
+                        let $e = &mut **t;
+                        $body
+                    }
+                    Ex::Conn(Conn::Postgres(c)) => {
+                        let $e = &mut **c;
+                        $body
+                    }
+                    _ => unreachable!("a PostgreSQL executor"),
+                }
             }
         }
     }};

@@ -264,11 +264,9 @@ pub(super) async fn recent_decisions(
 }
 
 pub(super) async fn count_by_status(pool: &Pool) -> Result<Vec<(String, i64)>> {
-    Ok(
-        db::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
-            .fetch_all(pool)
-            .await?,
-    )
+    db::query_as("SELECT status, COUNT(*) FROM escalations GROUP BY status")
+        .fetch_all(pool)
+        .await
 }
 
 fn encode(esc: &Escalation) -> Result<String> {

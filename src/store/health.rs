@@ -45,7 +45,7 @@ pub async fn probe(store: &Store, bytes: usize) -> Result<()> {
     .execute(tx.tx())
     .await;
     if let Err(e) = wrote {
-        return Err(tx.failed(e.into()));
+        return Err(tx.failed(e));
     }
     tx.commit().await?;
     let mut tx = store.begin().await?;

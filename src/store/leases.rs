@@ -41,7 +41,7 @@ pub(super) async fn release_dead(pool: PgPool) {
         match release(&pool).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(leases = n, "released the leases of a stopped replica"),
-            Err(_) if closed.is_closed() => return,
+            Err(e) if e.is_closed() || closed.is_closed() => return,
             Err(e) => tracing::warn!(error = %e, "could not look for leases of stopped replicas"),
         }
         tokio::time::sleep(EVERY).await;

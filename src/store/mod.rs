@@ -62,6 +62,9 @@ pub enum StoreError {
     /// can succeed once the condition clears.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The store was closed: the process is stopping. Counts as unavailable.
+    #[error("storage unavailable: the store is closed")]
+    Closed,
     /// The task committing a write ended before it answered (it panicked).
     #[error("the write task ended before it answered")]
     Interrupted,
@@ -77,13 +80,19 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Closed)
+    }
+
+    /// The store was closed (the process is stopping): background loops end on it.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
     }
 
     /// The same error for another waiter of a failed group, when it can be repeated.
     pub fn repeat(&self) -> Option<Self> {
         match self {
             Self::Unavailable(m) => Some(Self::Unavailable(m.clone())),
+            Self::Closed => Some(Self::Closed),
             Self::Interrupted => Some(Self::Interrupted),
             _ => None,
         }
@@ -96,6 +105,9 @@ const TRANSIENT_CODES: [i32; 5] = [5, 6, 10, 13, 14];
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolClosed) {
+            return Self::Closed;
+        }
         let transient = match &e {
             // PostgreSQL: a deadlock or serialization failure between replicas, or the
             // server going away (class 08 connection, 53 resources, 57P operator).
@@ -114,10 +126,7 @@ impl From<sqlx::Error> for StoreError {
                 .is_some_and(|c| TRANSIENT_CODES.contains(&(c & 0xff))),
             // No connection in time, the pool shut, or a connection's thread gone (the
             // pool opens another): the same request can succeed later.
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Io(_) => true,
+            sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed | sqlx::Error::Io(_) => true,
             _ => false,
         };
         if transient {
@@ -172,14 +181,12 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        let wakes = listen::Wakes::start(&pool).await?;
-        tokio::spawn(leases::release_dead(pool.clone()));
         Ok(Self {
             readers: Pool::Postgres(pool.clone()),
             writer: Pool::Postgres(pool),
             checkpointer: None,
             wrote: Arc::new(Notify::new()),
-            wakes: Some(wakes),
+            wakes: None,
             health: Arc::default(),
             gauges: Arc::default(),
         })
@@ -281,6 +288,20 @@ impl Store {
         };
         let tx = tx.map_err(|e| self.health.failed(e.into()))?;
         Ok(WriteTx::new(tx, self.health.clone()))
+    }
+
+    /// Makes this process a serving replica (PostgreSQL; nothing to do on SQLite): it
+    /// LISTENs for what other replicas' commits announce, and releases the leases of dead
+    /// ones (see `leases`). Only `serve` does this: a command such as `report` or `audit
+    /// verify` must not write, and does not wait on anyone.
+    pub async fn join_replicas(&mut self) -> Result<()> {
+        if let Pool::Postgres(pool) = &self.writer
+            && self.wakes.is_none()
+        {
+            self.wakes = Some(listen::Wakes::start(pool).await?);
+            tokio::spawn(leases::release_dead(pool.clone()));
+        }
+        Ok(())
     }
 
     /// What wakes this process when another replica commits: `None` on SQLite, where

@@ -291,11 +291,9 @@ pub(super) async fn mark_failed(tx: &mut Tx, id: i64, now: Time, error: &str) ->
 
 /// Undelivered, not given up: the outbox depth metric.
 pub(super) async fn depth(pool: &Pool) -> Result<i64> {
-    Ok(db::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await?)
+    db::query_scalar("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
+        .fetch_one(pool)
+        .await
 }
 
 /// When the next item becomes ready, so the worker sleeps until then.

@@ -28,10 +28,10 @@ impl Store {
 
     /// The receipt key kept in the database, if a server has generated one; writes nothing.
     pub async fn kept_receipt_key(&self) -> Result<Option<String>> {
-        Ok(db::query_scalar("SELECT value FROM settings WHERE key = ?")
+        db::query_scalar("SELECT value FROM settings WHERE key = ?")
             .bind(RECEIPT_KEY)
             .fetch_optional(&self.readers)
-            .await?)
+            .await
     }
 
     /// The value under `key`, writing `fresh` first if there is none. Written (if new) and

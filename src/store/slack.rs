@@ -61,24 +61,24 @@ async fn record_message(tx: &mut Tx, m: &NewMessage<'_>, now: Time) -> Result<()
 
 /// The message an outbox item already posted, if any.
 pub(super) async fn message_for_item(pool: &Pool, item_id: &str) -> Result<Option<MessageRef>> {
-    Ok(db::query_as(
+    db::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE item_id = ?",
     )
     .bind(item_id)
     .fetch_optional(pool)
-    .await?)
+    .await
 }
 
 /// Every message sent for an escalation, oldest first.
 pub(super) async fn messages(pool: &Pool, escalation_id: &str) -> Result<Vec<MessageRef>> {
-    Ok(db::query_as(
+    db::query_as(
         "SELECT id, escalation_id, item_id, stage, round, reviewer_id, reason, channel, ts, content_hash
          FROM slack_messages WHERE escalation_id = ? ORDER BY id",
     )
     .bind(escalation_id)
     .fetch_all(pool)
-    .await?)
+    .await
 }
 
 /// Remembers what a message now shows, after a successful `chat.update`.
@@ -98,13 +98,13 @@ pub(super) async fn cached_user(
     reviewer: &ReviewerId,
     email: &str,
 ) -> Result<Option<String>> {
-    Ok(db::query_scalar(
+    db::query_scalar(
         "SELECT slack_user FROM slack_users WHERE reviewer_id = ? AND lower(email) = lower(?)",
     )
     .bind(reviewer.as_str())
     .bind(email)
     .fetch_optional(pool)
-    .await?)
+    .await
 }
 
 /// The reviewers a Slack user id was resolved to (normally at most one).
@@ -112,21 +112,17 @@ pub(super) async fn reviewers_for_user(
     pool: &Pool,
     slack_user: &str,
 ) -> Result<Vec<(String, String)>> {
-    Ok(
-        db::query_as("SELECT reviewer_id, email FROM slack_users WHERE slack_user = ?")
-            .bind(slack_user)
-            .fetch_all(pool)
-            .await?,
-    )
+    db::query_as("SELECT reviewer_id, email FROM slack_users WHERE slack_user = ?")
+        .bind(slack_user)
+        .fetch_all(pool)
+        .await
 }
 
 /// Every cached reviewer → Slack user pair, for rendering mentions.
 pub(super) async fn all_users(pool: &Pool) -> Result<Vec<(String, String)>> {
-    Ok(
-        db::query_as("SELECT reviewer_id, slack_user FROM slack_users")
-            .fetch_all(pool)
-            .await?,
-    )
+    db::query_as("SELECT reviewer_id, slack_user FROM slack_users")
+        .fetch_all(pool)
+        .await
 }
 
 async fn remember_user(

@@ -117,12 +117,10 @@ impl Store {
 
     /// The reviewer a Slack user was when they last opened the Home tab.
     pub async fn home_reviewer(&self, slack_user: &str) -> Result<Option<String>> {
-        Ok(
-            db::query_scalar("SELECT reviewer_id FROM slack_home WHERE slack_user_id = ?")
-                .bind(slack_user)
-                .fetch_optional(&self.readers)
-                .await?,
-        )
+        db::query_scalar("SELECT reviewer_id FROM slack_home WHERE slack_user_id = ?")
+            .bind(slack_user)
+            .fetch_optional(&self.readers)
+            .await
     }
 
     /// The payloads of open items queued after `id` under `ordering_key`, oldest first.

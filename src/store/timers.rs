@@ -52,21 +52,24 @@ pub(super) const NEXT_DUE: &str = "SELECT MIN(due_at) FROM timers";
 /// PostgreSQL: claims a page of due timers for this replica until `lease_until`. Rows
 /// another replica holds (a live lease, or a row lock while it claims) are skipped, so
 /// each due timer is worked by one replica; a lease that runs out (its replica died
-/// mid-tick) makes the row claimable again. The step that handles the timer rewrites the
-/// escalation's timer rows, which clears the lease.
+/// mid-tick) makes the row claimable again, and this replica may always take back its own
+/// (a tick that failed is retried at once, not a lease later). The step that handles the
+/// timer rewrites the escalation's timer rows, which clears the lease.
 const CLAIM_DUE: &str = "UPDATE timers SET lease_until = ?, leased_by = ?
      WHERE (escalation_id, kind) IN (
        SELECT escalation_id, kind FROM timers
        WHERE due_at <= ? AND (due_at, escalation_id) > (?, ?)
-         AND (lease_until IS NULL OR lease_until <= ?)
+         AND (lease_until IS NULL OR lease_until <= ? OR leased_by = ?)
        ORDER BY due_at, escalation_id LIMIT ?
        FOR UPDATE SKIP LOCKED)
      RETURNING escalation_id, due_at";
-/// PostgreSQL: when this replica should look again — the earliest unleased timer, or the
-/// earliest lease to run out (a timer another replica holds is not due for us before).
+/// PostgreSQL: when this replica should look again — the earliest timer unleased or leased
+/// to itself, or the earliest lease of another replica to run out (a timer another replica
+/// holds is not due for us before).
 const NEXT_DUE_LEASED: &str = "SELECT LEAST(
-       (SELECT MIN(due_at) FROM timers WHERE lease_until IS NULL),
-       (SELECT MIN(GREATEST(due_at, lease_until)) FROM timers WHERE lease_until IS NOT NULL))";
+       (SELECT MIN(due_at) FROM timers WHERE lease_until IS NULL OR leased_by = ?),
+       (SELECT MIN(GREATEST(due_at, lease_until)) FROM timers
+        WHERE lease_until IS NOT NULL AND leased_by <> ?))";
 
 /// How long a claimed timer stays with the replica that claimed it.
 pub const LEASE_MS: i64 = 60_000;
@@ -119,6 +122,7 @@ pub(super) async fn due(
                 .bind(after_due)
                 .bind(after_id)
                 .bind(ms(now))
+                .bind(super::OWNER.as_str())
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
@@ -150,12 +154,16 @@ pub(super) async fn next_due(pool: &Pool) -> Result<Option<Time>> {
         Backend::Sqlite => NEXT_DUE,
         Backend::Postgres => NEXT_DUE_LEASED,
     };
-    let due: Option<i64> = db::query_scalar(sql).fetch_one(pool).await?;
+    let mut q = db::query_scalar(sql);
+    if pool.backend() == Backend::Postgres {
+        q = q.bind(super::OWNER.as_str()).bind(super::OWNER.as_str());
+    }
+    let due: Option<i64> = q.fetch_one(pool).await?;
     Ok(due.map(from_ms))
 }
 
 pub(super) async fn count(pool: &Pool) -> Result<i64> {
-    Ok(db::query_scalar("SELECT COUNT(*) FROM timers")
+    db::query_scalar("SELECT COUNT(*) FROM timers")
         .fetch_one(pool)
-        .await?)
+        .await
 }

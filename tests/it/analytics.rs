@@ -27,16 +27,19 @@ fn config() -> TestConfig {
         )
 }
 
-async fn spawn() -> (TestApp, tempfile::TempDir) {
+/// The app, its database (the report command reads it too) and the directory that holds
+/// the SQLite file.
+async fn spawn() -> (TestApp, crate::support::TestDb, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::TestDb::fresh(dir.path()).await;
     let app = TestApp::spawn_with(crate::support::Options {
         config: config(),
         manual_workers: true,
-        database: Some(crate::support::TestDb::fresh(dir.path()).await),
+        database: Some(db.clone()),
         ..Default::default()
     })
     .await;
-    (app, dir)
+    (app, db, dir)
 }
 
 async fn analytics(app: &TestApp, key: &str, query: &str) -> reqwest::Response {
@@ -70,7 +73,7 @@ fn find<'a>(list: &'a Value, field: &str, value: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_scripted_history_shows_its_exact_figures() {
-    let (app, dir) = spawn().await;
+    let (app, db, _dir) = spawn().await;
     // Deploy A: bob approves after 60 s. Deploy B: carol denies after 120 s. Deploy C:
     // bob approves after 30 s.
     let a = app.escalate_id("an.deploy").await;
@@ -175,14 +178,7 @@ async fn a_scripted_history_shows_its_exact_figures() {
     assert_eq!(r["totals"]["open"], 1);
 
     // The report command reads the same database: the same figures as tables.
-    let db = dir.path().join("countersign.db");
-    let out = run(&[
-        "report",
-        "--since",
-        "1w",
-        "--database",
-        &format!("sqlite://{}", db.display()),
-    ]);
+    let out = run(&["report", "--since", "1w", "--database", &db.url()]);
     let printed = text(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("an.deploy"), "{printed}");
@@ -193,7 +189,7 @@ async fn a_scripted_history_shows_its_exact_figures() {
 
 #[tokio::test]
 async fn twenty_approvals_suggest_auto_approve() {
-    let (app, _dir) = spawn().await;
+    let (app, _db, _dir) = spawn().await;
     for _ in 0..20 {
         let id = app.escalate_id("an.deploy").await;
         app.advance(SEC).await;
@@ -214,7 +210,7 @@ async fn twenty_approvals_suggest_auto_approve() {
 
 #[tokio::test]
 async fn only_operators_read_analytics_and_bad_queries_are_refused() {
-    let (app, _dir) = spawn().await;
+    let (app, _db, _dir) = spawn().await;
     let r = analytics(&app, "alice-key", "").await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = analytics(&app, AGENT_KEY, "").await;

@@ -37,6 +37,9 @@ use std::sync::Arc;
 
 /// `config` and `dir` are one config version: each delivery takes the one serving then
 /// ([`SlackChannel::current`]), so a removed reviewer gets no more posts.
+/// How often a replica re-reads who opened the Home tab on other replicas.
+const OPENERS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct SlackChannel {
     api: Arc<SlackApi>,
@@ -54,13 +57,36 @@ impl SlackChannel {
     /// ([`Store::home_reviewers`]).
     pub fn new(api: Arc<SlackApi>, live: Live, store: Store, openers: Vec<ReviewerId>) -> Self {
         let snap = live.load();
-        Self {
+        let channel = Self {
             api,
             dir: snap.dir.clone(),
             config: snap.config.clone(),
             live,
             store,
             openers: Arc::new(std::sync::RwLock::new(openers.into_iter().collect())),
+        };
+        if channel.store.backend() == crate::store::db::Backend::Postgres {
+            tokio::spawn(channel.clone().follow_openers());
+        }
+        channel
+    }
+
+    /// With replicas, Slack's `app_home_opened` reaches one of them: the others learn of
+    /// the new opener from the table, re-read every [`OPENERS_EVERY`] (a queue change in
+    /// between reaches that reviewer's Home tab at their next open, as without replicas).
+    /// Ends when the store closes.
+    async fn follow_openers(self) {
+        loop {
+            tokio::time::sleep(OPENERS_EVERY).await;
+            match self.store.home_reviewers().await {
+                Ok(all) => {
+                    if let Ok(mut openers) = self.openers.write() {
+                        openers.extend(all);
+                    }
+                }
+                Err(e) if e.is_closed() => return,
+                Err(e) => tracing::debug!(error = %e, "re-reading Home tab openers failed"),
+            }
         }
     }
 
