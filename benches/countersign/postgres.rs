@@ -142,7 +142,9 @@ pub async fn run(s: &Settings) -> PgFigures {
 
 /// `replicas` servers on the database `url`, in this process, each with its own pool,
 /// workers and LISTEN connection: what separate processes would share is only the
-/// database.
+/// database. One thing they share besides: the process's lease owner name
+/// (`store::OWNER`), so a replica may take a timer its twin has leased as its own (since
+/// main's 2e84658); separate processes would not.
 async fn replicas_on(url: &str, peers: &Peers, replicas: usize) -> Vec<Server> {
     let mut servers = Vec::new();
     for _ in 0..replicas {

@@ -53,7 +53,7 @@ pub fn details(o: &mut String, f: &Figures, pg: &PgFigures) {
         .collect();
     let _ = writeln!(
         o,
-        "A throwaway cluster started for this run (initdb in a temp dir on the same disk as the SQLite files, TCP on loopback), PostgreSQL's defaults but for `max_connections`: {}. Replicas are servers in this process on the same database, each with its own pool (16 connections), workers and LISTEN connection; the load generator sends request *i* to replica *i* mod *N*.\n",
+        "A throwaway cluster started for this run (initdb in a temp dir on the same disk as the SQLite files, TCP on loopback), PostgreSQL's defaults but for `max_connections`: {}. Replicas are servers in this process on the same database, each with its own pool (16 connections), workers and LISTEN connection (but one lease owner name, the process's); the load generator sends request *i* to replica *i* mod *N*.\n",
         settings.join(", ")
     );
     head(o, &["ceiling", "committers", "rate", "p50", "p99", "max"]);
