@@ -1,12 +1,14 @@
 //! The machine's own ceilings, measured in the same run: how many durable one-row
-//! commits SQLite makes per second with the production pragmas, and how fast the same
-//! axum stack answers a trivial route over loopback.
+//! commits SQLite makes per second with the production pragmas (and PostgreSQL with its
+//! defaults), and how fast the same axum stack answers a trivial route over loopback.
 
 use crate::capi;
 use crate::load::{self, Run};
 use crate::stack::{self, Peers};
+use sqlx::Connection;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Bytes of TEXT in each ceiling row: about one escalation row.
@@ -59,6 +61,60 @@ fn commit_loop(path: &Path, n: usize, limit: Duration) -> Result<Run, String> {
     }
     run.elapsed = start.elapsed();
     Ok(run)
+}
+
+/// PostgreSQL's own ceiling: `committers` connections, each committing
+/// `BEGIN; INSERT one ROW_BYTES row; COMMIT` back to back until `n` commits are made in
+/// all (or two minutes pass). Through sqlx with prepared statements, as the service talks
+/// to it, but no pool. Concurrent commits share WAL flushes, so the rate grows with
+/// committers until the disk or the CPU binds; each latency is one whole transaction.
+pub async fn postgres(url: &str, committers: usize, n: usize) -> Run {
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect for the PostgreSQL ceiling");
+    // PLAIN storage: the row stays in its page uncompressed, as SQLite stores it, rather
+    // than TOAST compressing 2 KB of one letter to a few bytes.
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS ceiling;
+         CREATE TABLE ceiling (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body TEXT NOT NULL);
+         ALTER TABLE ceiling ALTER COLUMN body SET STORAGE PLAIN;",
+    )
+    .execute(&mut admin)
+    .await
+    .expect("ceiling table");
+    let _ = admin.close().await;
+    let next = Arc::new(AtomicUsize::new(0));
+    let limit = Duration::from_secs(120);
+    let start = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..committers {
+        let (url, next) = (url.to_owned(), next.clone());
+        workers.spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            let body = "x".repeat(ROW_BYTES);
+            let mut lat = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n && start.elapsed() < limit {
+                let t = Instant::now();
+                let mut tx = conn.begin().await?;
+                sqlx::query("INSERT INTO ceiling (body) VALUES ($1)")
+                    .bind(&body)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, sqlx::Error>(lat)
+        });
+    }
+    let mut run = Run::default();
+    while let Some(done) = workers.join_next().await {
+        run.latencies.extend(
+            done.expect("committer panicked")
+                .expect("PostgreSQL ceiling"),
+        );
+    }
+    run.elapsed = start.elapsed();
+    run
 }
 
 /// `GET /healthz` on the real app: routing, layers and JSON of the production stack, no

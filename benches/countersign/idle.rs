@@ -51,7 +51,11 @@ pub async fn run(dir: &std::path::Path, peer: &Peer, rows: usize, window: Durati
         (t, armed)
     };
     let config = dir.join("idle.yml");
-    std::fs::write(&config, stack::config_yaml(&db, "127.0.0.1:0", &peers)).expect("config");
+    std::fs::write(
+        &config,
+        stack::config_yaml(&stack::sqlite_url(&db), "127.0.0.1:0", &peers),
+    )
+    .expect("config");
     let proc = Proc::serve(&config, &dir.join("idle.log")).await;
     // Let start-up settle (migration check, pool warm-up), then measure a quiet window.
     tokio::time::sleep(Duration::from_secs(2)).await;

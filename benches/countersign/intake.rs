@@ -61,8 +61,21 @@ pub fn sender(
 }
 
 pub async fn closed(server: &Server, concurrency: usize, n: usize, prefix: &str) -> Run {
-    let send = sender(&server.base, prefix, bodies(n.min(10_000)), None);
-    load::closed(concurrency, n, Duration::from_secs(120), send).await
+    closed_on(std::slice::from_ref(server), concurrency, n, prefix).await
+}
+
+/// The closed loop against several servers sharing one database: request `i` goes to
+/// server `i mod len`, round robin, as a load balancer in front of replicas spreads them.
+pub async fn closed_on(servers: &[Server], concurrency: usize, n: usize, prefix: &str) -> Run {
+    let bodies = bodies(n.min(10_000));
+    let senders: Vec<_> = servers
+        .iter()
+        .map(|s| sender(&s.base, prefix, bodies.clone(), None))
+        .collect();
+    load::closed(concurrency, n, Duration::from_secs(120), move |i| {
+        senders[i % senders.len()](i)
+    })
+    .await
 }
 
 /// A fixed arrival rate for `duration`; latency from each request's due time.

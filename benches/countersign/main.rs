@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench countersign` (release profile). Sizes: see `settings.rs`;
 //! `CS_BENCH_QUICK=1` for a smoke run, `CS_BENCH_ONLY=intake,timers` for some sections
-//! (`analytics` among them).
+//! (`analytics` and `postgres` among them).
 
 mod analytics;
 mod capi;
@@ -12,6 +12,10 @@ mod growth;
 mod idle;
 mod intake;
 mod load;
+/// The throwaway PostgreSQL cluster, shared with the integration tests' support.
+#[path = "../../tests/it/support/pg_cluster.rs"]
+mod pg_cluster;
+mod postgres;
 mod process;
 mod report;
 mod seed;
@@ -153,7 +157,10 @@ async fn run(s: &Settings) -> Figures {
         // The case (due times spread over one second), then the stress case (all
         // on one millisecond).
         for spread in [Duration::from_secs(1), Duration::ZERO] {
-            let t = timers::burst(dir.path(), &peer, s.timers, spread).await;
+            let db = dir
+                .path()
+                .join(format!("timers-{}ms.db", spread.as_millis()));
+            let t = timers::burst(&stack::sqlite_url(&db), &peer, s.timers, spread, 1).await;
             progress(&format!(
                 "timers spread {:?}: max lag {:.3} s, last fired {:.3} s after the first due",
                 spread,
@@ -197,6 +204,11 @@ async fn run(s: &Settings) -> Figures {
             a.warm.as_secs_f64() * 1000.0
         ));
         f.analytics = Some(a);
+        busy.check();
+    }
+
+    if s.runs("postgres") {
+        f.postgres = Some(postgres::run(s).await);
         busy.check();
     }
 

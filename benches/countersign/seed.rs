@@ -8,6 +8,7 @@ use crate::stack::intake_body;
 use countersign::domain::engine::{self, Event, NewEscalation, VoteInput};
 use countersign::domain::{EscalationId, EscalationRequest, Step, Time, VoteChannel, VoteChoice};
 use countersign::service::{Service, Write};
+use countersign::store::db::{self, Pool};
 use std::time::{Duration, Instant};
 
 /// What to seed.
@@ -57,17 +58,27 @@ pub async fn seed(service: &Service, plan: &Plan) -> Duration {
     // Seeded history was delivered long ago; the outbox worker (not running yet) must not
     // replay it. Then fold the WAL into the database file now, so the measurement that
     // follows does not share the machine with a checkpoint of everything just seeded.
-    let db = crate::stack::own_db(service).await;
-    sqlx::query("UPDATE outbox SET delivered_at = created_at WHERE delivered_at IS NULL")
+    let db = crate::stack::own_pool(service).await;
+    db::query("UPDATE outbox SET delivered_at = created_at WHERE delivered_at IS NULL")
         .execute(&db)
         .await
         .expect("mark delivered");
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&db)
-        .await
-        .expect("checkpoint");
+    settle(&db).await;
     db.close().await;
     start.elapsed()
+}
+
+/// After a bulk load, the database's own housekeeping done now rather than during the
+/// measurement: SQLite's WAL checkpoint; on PostgreSQL the statistics (autovacuum would
+/// analyze the new rows mid-run) and a checkpoint.
+async fn settle(db: &Pool) {
+    let statements: &[&'static str] = match db {
+        Pool::Sqlite(_) => &["PRAGMA wal_checkpoint(TRUNCATE)"],
+        Pool::Postgres(_) => &["VACUUM ANALYZE", "CHECKPOINT"],
+    };
+    for sql in statements {
+        db::query(*sql).execute(db).await.expect(sql);
+    }
 }
 
 /// One escalation as the service would have produced it: opened, and for decided rows

@@ -3,6 +3,7 @@
 
 use crate::load::{self, Run};
 use crate::stack::{self, Peer, SLACK_SIGNING_SECRET, Server};
+use countersign::store::db;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -57,8 +58,8 @@ pub async fn clicks(server: &Server, peer: &Peer, rounds: usize) -> Result<Run, 
     .await;
     // A 200 also answers a click that changed nothing; count the decisions it made.
     let approved: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM escalations WHERE status = 'approved'")
-            .fetch_one(&stack::own_db(&server.service).await)
+        db::query_scalar("SELECT COUNT(*) FROM escalations WHERE status = 'approved'")
+            .fetch_one(&stack::own_pool(&server.service).await)
             .await
             .expect("count");
     if approved as usize != n {

@@ -1,6 +1,6 @@
 //! The system under test, in process: the real `App` on a loopback port over a temp SQLite file
-//! opened by `Store::open` (production pragmas), plus the peers it talks to — a callback sink
-//! and a fake Slack Web API — on another loopback port.
+//! opened by `Store::open` (production pragmas) or a PostgreSQL database, plus the peers it
+//! talks to — a callback sink and a fake Slack Web API — on another loopback port.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -10,6 +10,7 @@ use countersign::app::App;
 use countersign::clock::Clock;
 use countersign::domain::Time;
 use countersign::service::Service;
+use countersign::store::db::Pool;
 use serde_json::{Value, json};
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -33,7 +34,7 @@ pub struct Peers {
 /// The bench configuration: one agent, six reviewers (each with a Slack user id),
 /// one workflow with a timeout, an SLA and a delegation tier — three armed timers
 /// per pending escalation, like a real deployment.
-pub fn config_yaml(db: &FsPath, listen: &str, peers: &Peers) -> String {
+pub fn config_yaml(database: &str, listen: &str, peers: &Peers) -> String {
     let callback = peers
         .callback_url
         .as_deref()
@@ -69,7 +70,7 @@ pub fn config_yaml(db: &FsPath, listen: &str, peers: &Peers) -> String {
         r#"
 server:
   listen: {listen}
-  database: sqlite://{db}
+  database: {database}
   link_secret: bench-link-secret-bench-link-secret-0123456789
 {slack}delivery:
   initial_backoff: 1s
@@ -97,9 +98,13 @@ agents:
         delegation:
           - after: 15m
             approvers: ["user:erin"]
-"#,
-        db = db.display(),
+"#
     )
+}
+
+/// `server.database` for a SQLite file.
+pub fn sqlite_url(db: &FsPath) -> String {
+    format!("sqlite://{}", db.display())
 }
 
 /// A realistic intake body of about 800 bytes: the fields of `EscalationRequest` but
@@ -160,15 +165,36 @@ pub async fn own_db(service: &Service) -> sqlx::SqlitePool {
         .expect("bench connection to the database")
 }
 
+/// A small pool of the harness's own on the service's database, either backend, for
+/// statements written once through `countersign::store::db`.
+pub async fn own_pool(service: &Service) -> Pool {
+    let url = &service.config.server.database;
+    if countersign::store::is_postgres(url) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .expect("bench connection to PostgreSQL");
+        Pool::Postgres(pool)
+    } else {
+        Pool::Sqlite(own_db(service).await)
+    }
+}
+
 /// A built app whose database can be seeded before it starts serving.
 pub struct Built {
     pub app: App,
     pub service: Service,
 }
 
-/// Builds the real app on `db` (created and migrated through `Store::open`).
+/// Builds the real app on the SQLite file `db` (created and migrated through `Store::open`).
 pub async fn build(db: &FsPath, peers: &Peers, clock: Arc<dyn Clock>) -> Built {
-    let yaml = config_yaml(db, "127.0.0.1:0", peers);
+    build_on(&sqlite_url(db), peers, clock).await
+}
+
+/// Builds the real app on the database `url` names (`sqlite://…` or `postgres://…`).
+pub async fn build_on(url: &str, peers: &Peers, clock: Arc<dyn Clock>) -> Built {
+    let yaml = config_yaml(url, "127.0.0.1:0", peers);
     let loaded = countersign::config::load_str_with(&yaml, "bench", &|_| None)
         .unwrap_or_else(|e| panic!("bench config invalid: {e}\n{yaml}"));
     let app = App::build(loaded.config, clock).await.expect("app builds");

@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod config;
 pub mod database;
 pub mod fake_slack;
+mod pg_cluster;
 pub mod process;
 pub mod pyjwt;
 pub mod requests;
