@@ -142,9 +142,7 @@ pub async fn run(s: &Settings) -> PgFigures {
 
 /// `replicas` servers on the database `url`, in this process, each with its own pool,
 /// workers and LISTEN connection: what separate processes would share is only the
-/// database. One thing they share besides: the process's lease owner name
-/// (`store::OWNER`), so a replica may take a timer its twin has leased as its own (since
-/// main's 2e84658); separate processes would not.
+/// database (each store has its own lease owner name, as separate processes would).
 async fn replicas_on(url: &str, peers: &Peers, replicas: usize) -> Vec<Server> {
     let mut servers = Vec::new();
     for _ in 0..replicas {

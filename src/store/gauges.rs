@@ -45,7 +45,7 @@ impl Cache {
 }
 
 async fn count(pool: &Pool, now: Time) -> Result<Gauges> {
-    let overdue = match timers::next_due(pool).await? {
+    let overdue = match timers::earliest(pool).await? {
         Some(next) => (now - next).num_milliseconds().max(0) as f64 / 1000.0,
         None => 0.0,
     };

@@ -151,6 +151,13 @@ pub struct Store {
     wrote: Arc<Notify>,
     /// PostgreSQL: what other replicas' commits announce (see `listen`).
     wakes: Option<listen::Wakes>,
+    /// This replica's name on the leases it takes (outbox items; timers on PostgreSQL), a
+    /// ULID per opened store — one per process in production, one per replica when a
+    /// benchmark runs several in one process. On SQLite a restarted process releases at
+    /// once the leases of any other (one that died mid-delivery). On PostgreSQL it is also
+    /// the `application_name` of the replica's connections, so a lease whose owner has no
+    /// connection left belongs to a dead replica (see `leases`).
+    owner: Arc<str>,
     /// Whether the last write transaction failed for want of storage; see `health`.
     health: Arc<health::Health>,
     gauges: Arc<gauges::Cache>,
@@ -170,11 +177,17 @@ impl Store {
         self.writer.backend()
     }
 
+    /// This replica's name on the leases it takes.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// PostgreSQL: one pool for reads and writes (the server runs writers concurrently),
     /// and a listener for the wake-ups other replicas' commits send.
     async fn open_postgres(url: &str) -> Result<Self> {
+        let owner: Arc<str> = ulid::Ulid::new().to_string().into();
         let options =
-            PgConnectOptions::from_str(url)?.application_name(&leases::application_name(&OWNER));
+            PgConnectOptions::from_str(url)?.application_name(&leases::application_name(&owner));
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -187,6 +200,7 @@ impl Store {
             checkpointer: None,
             wrote: Arc::new(Notify::new()),
             wakes: None,
+            owner,
             health: Arc::default(),
             gauges: Arc::default(),
         })
@@ -256,6 +270,7 @@ impl Store {
             checkpointer: Some(checkpointer),
             wrote,
             wakes: None,
+            owner: ulid::Ulid::new().to_string().into(),
             health: Arc::default(),
             gauges: Arc::default(),
         })
@@ -374,13 +389,6 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("audit head", audit::HEAD.into()),
     ]
 }
-
-/// This process's name on the leases it takes (outbox items; timers on PostgreSQL). On
-/// SQLite a restarted process releases at once the leases of any other (one that died
-/// mid-delivery). On PostgreSQL it is also the replica's `application_name`, so a lease
-/// whose owner has no connection left belongs to a dead replica (see `leases`).
-pub static OWNER: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| ulid::Ulid::new().to_string());
 
 /// Whether a `server.database` URL names PostgreSQL.
 pub fn is_postgres(url: &str) -> bool {

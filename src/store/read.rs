@@ -41,12 +41,12 @@ impl Store {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<DuePage> {
-        timers::due(&self.readers, now, after, limit).await
+        timers::due(&self.readers, &self.owner, now, after, limit).await
     }
 
     /// The earliest armed timer, so the timer worker sleeps exactly until then.
     pub async fn next_due_timer(&self) -> Result<Option<Time>> {
-        timers::next_due(&self.readers).await
+        timers::next_due(&self.readers, &self.owner).await
     }
 
     /// How many timers are armed.

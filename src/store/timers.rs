@@ -98,6 +98,7 @@ pub struct Cursor {
 /// one's escalations are ticked.
 pub(super) async fn due(
     pool: &Pool,
+    owner: &str,
     now: Time,
     after: Option<&Cursor>,
     limit: u32,
@@ -117,12 +118,12 @@ pub(super) async fn due(
         Backend::Postgres => {
             let mut rows: Vec<(String, i64)> = db::query_as(CLAIM_DUE)
                 .bind(ms(now) + LEASE_MS)
-                .bind(super::OWNER.as_str())
+                .bind(owner)
                 .bind(ms(now))
                 .bind(after_due)
                 .bind(after_id)
                 .bind(ms(now))
-                .bind(super::OWNER.as_str())
+                .bind(owner)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
@@ -149,16 +150,22 @@ pub(super) async fn due(
 }
 
 /// The earliest armed timer, so the worker sleeps exactly until then.
-pub(super) async fn next_due(pool: &Pool) -> Result<Option<Time>> {
+pub(super) async fn next_due(pool: &Pool, owner: &str) -> Result<Option<Time>> {
     let sql = match pool.backend() {
         Backend::Sqlite => NEXT_DUE,
         Backend::Postgres => NEXT_DUE_LEASED,
     };
     let mut q = db::query_scalar(sql);
     if pool.backend() == Backend::Postgres {
-        q = q.bind(super::OWNER.as_str()).bind(super::OWNER.as_str());
+        q = q.bind(owner).bind(owner);
     }
     let due: Option<i64> = q.fetch_one(pool).await?;
+    Ok(due.map(from_ms))
+}
+
+/// The earliest armed timer, leased or not: how overdue the oldest one is (a gauge).
+pub(super) async fn earliest(pool: &Pool) -> Result<Option<Time>> {
+    let due: Option<i64> = db::query_scalar(NEXT_DUE).fetch_one(pool).await?;
     Ok(due.map(from_ms))
 }
 

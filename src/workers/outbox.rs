@@ -26,14 +26,11 @@ const MAX_IN_FLIGHT: usize = 256;
 /// enough that a dead one ties up little.
 pub const PER_DESTINATION: usize = 8;
 /// How long a claimed item stays invisible (at least; see [`lease`]); a crash
-/// mid-delivery retries it after this, or at once when the next process starts (see [`OWNER`]).
+/// mid-delivery retries it after this, or at once when the next process starts (see [`crate::store::Store::owner`]).
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the loop looks again when ready items wait on something other than a
 /// timer (an earlier item of their ordering key, a busy destination).
 const POLL: Duration = Duration::from_secs(1);
-
-/// This process's name on the leases it takes (see [`crate::store::OWNER`]).
-use crate::store::OWNER;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -109,7 +106,7 @@ impl<'a> Deliveries<'a> {
                 now,
                 limit: room,
                 lease: lease(self.service),
-                owner: OWNER.as_str(),
+                owner: self.service.store.owner(),
                 saturated: &saturated,
             };
             let items = self
@@ -358,7 +355,7 @@ fn audit(item: &Item, kind: AuditKind, error: Option<&str>) -> AuditRecord {
 /// so a slow destination never holds up the claiming of others' items.
 pub async fn run(service: Service, shutdown: CancellationToken) {
     let s = &service;
-    match s.store.release_leases(OWNER.as_str(), s.now()).await {
+    match s.store.release_leases(s.store.owner(), s.now()).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::info!(items = n, "released the outbox leases of a stopped process");
